@@ -1,0 +1,111 @@
+"""The typed runtime Context of both graphs.
+
+LangGraph passes it to every node (``runtime.context``) and tool (``ToolRuntime.context``);
+LangGraph Studio renders it, with the field descriptions, as the run's configuration form.
+Defaults come from ``PERSONAAGENT_*`` environment variables so the CLI, the server and a
+LangChain app embedding the graphs all configure the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models import ModelSettings
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def default_home() -> Path:
+    """Where PersonaAgent keeps its data unless told otherwise (``PERSONAAGENT_HOME``)."""
+    return Path(_env("PERSONAAGENT_HOME") or Path.home() / ".personaagent")
+
+
+def _env_field(env: str, description: str, default: str = "") -> str:
+    return field(default_factory=lambda: _env(env, default), metadata={"description": description})
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Per-run settings: whose agent this is, which models, where memory lives."""
+
+    user_id: str = field(
+        default="default",
+        metadata={"description": "The user this run acts for. Memory, profile and persona are theirs only."},
+    )
+    model_base_url: str = _env_field(
+        "PERSONAAGENT_BASE_URL",
+        "OpenAI-compatible endpoint of the agent model (OpenAI, vLLM, Ollama, llama.cpp). "
+        "Empty with no API key: the embedded local model.",
+    )
+    model_api_key: str = _env_field(
+        "PERSONAAGENT_API_KEY", "API key for the agent model's endpoint (empty for local servers)."
+    )
+    model_name: str = _env_field(
+        "PERSONAAGENT_MODEL", "Model name at the agent endpoint (e.g. gpt-4o-mini, llama3.1)."
+    )
+    optimizer_base_url: str = _env_field(
+        "PERSONAAGENT_OPTIMIZER_BASE_URL",
+        "Endpoint of the optimizer model (critique, rewrite, profile). Empty: same as the agent model.",
+    )
+    optimizer_api_key: str = _env_field(
+        "PERSONAAGENT_OPTIMIZER_API_KEY", "API key for the optimizer endpoint."
+    )
+    optimizer_model_name: str = _env_field(
+        "PERSONAAGENT_OPTIMIZER_MODEL", "Model name at the optimizer endpoint."
+    )
+    temperature: float = field(
+        default=0.0, metadata={"description": "Sampling temperature of both models."}
+    )
+    top_k: int = field(
+        default=4, metadata={"description": "How many past interactions retrieve_memory puts in the prompt."}
+    )
+    profile_every: int = field(
+        default=10,
+        metadata={"description": "Refresh the user's semantic profile after this many new interactions."},
+    )
+    max_tool_rounds: int = field(
+        default=2, metadata={"description": "Tool rounds allowed per turn before the agent must answer."}
+    )
+    chroma_path: str = _env_field(
+        "PERSONAAGENT_CHROMA_PATH",
+        "Directory of the persistent Chroma store (default: $PERSONAAGENT_HOME/chroma).",
+    )
+    chroma_host: str = _env_field(
+        "PERSONAAGENT_CHROMA_HOST", "Chroma server host. Set it to use a Chroma server instead of a directory."
+    )
+    chroma_port: int = field(
+        default_factory=lambda: int(_env("PERSONAAGENT_CHROMA_PORT", "8000")),
+        metadata={"description": "Chroma server port."},
+    )
+    embedding_base_url: str = _env_field(
+        "PERSONAAGENT_EMBEDDING_BASE_URL",
+        "OpenAI-compatible embeddings endpoint. Empty: the embedded int8 MiniLM (offline).",
+    )
+    embedding_model: str = _env_field(
+        "PERSONAAGENT_EMBEDDING_MODEL", "Embedding model name at that endpoint."
+    )
+
+    def agent_model(self) -> ModelSettings:
+        return ModelSettings(
+            base_url=self.model_base_url,
+            api_key=self.model_api_key,
+            model=self.model_name,
+            temperature=self.temperature,
+        )
+
+    def optimizer_model(self) -> ModelSettings:
+        if not (self.optimizer_base_url or self.optimizer_api_key or self.optimizer_model_name):
+            return self.agent_model()
+        return ModelSettings(
+            base_url=self.optimizer_base_url,
+            api_key=self.optimizer_api_key,
+            model=self.optimizer_model_name,
+            temperature=self.temperature,
+        )
+
+    def resolved_chroma_path(self) -> Path:
+        return Path(self.chroma_path) if self.chroma_path else default_home() / "chroma"

@@ -1,0 +1,157 @@
+"""Episodic memory: every interaction of a user, searchable by meaning and filterable by time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..ids import validate_user_id
+
+MAX_QUERY_CHARS = 8000
+
+
+@dataclass
+class Interaction:
+    """One exchange: what the user asked, what the agent answered, what the user really wanted."""
+
+    user_id: str
+    query: str
+    answer: str = ""
+    ground_truth: str | None = None
+    feedback: str | None = None
+    timestamp: float = field(default_factory=time.time)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = "agent"  # agent | ingest
+    id: str = ""
+    score: float | None = None  # similarity to the query, when it came from a search
+
+    @property
+    def labelled(self) -> bool:
+        return self.ground_truth is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stable_id(user_id: str, timestamp: float, query: str) -> str:
+    """Same user, time and query → same id, so re-ingesting a file does not duplicate it."""
+    return hashlib.sha256(f"{user_id}\x00{timestamp!r}\x00{query}".encode()).hexdigest()[:32]
+
+
+def _to_metadata(item: Interaction) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "user_id": item.user_id,
+        "timestamp": float(item.timestamp),
+        "answer": item.answer,
+        "labelled": item.labelled,
+        "source": item.source,
+        "meta": json.dumps(item.metadata, ensure_ascii=False),
+    }
+    if item.ground_truth is not None:
+        meta["ground_truth"] = item.ground_truth
+    if item.feedback is not None:
+        meta["feedback"] = item.feedback
+    return meta
+
+
+def _from_row(id_: str, document: str, meta: dict[str, Any], distance: float | None = None) -> Interaction:
+    return Interaction(
+        id=id_,
+        user_id=meta["user_id"],
+        query=document,
+        answer=meta.get("answer", ""),
+        ground_truth=meta.get("ground_truth"),
+        feedback=meta.get("feedback"),
+        timestamp=meta["timestamp"],
+        metadata=json.loads(meta.get("meta") or "{}"),
+        source=meta.get("source", "agent"),
+        score=None if distance is None else 1.0 - distance,
+    )
+
+
+def user_filter(user_id: str, before: float | None = None, labelled: bool | None = None) -> dict:
+    """A Chroma ``where`` for one user's rows; extra conditions joined with an explicit ``$and``."""
+    clauses: list[dict] = [{"user_id": validate_user_id(user_id)}]
+    if before is not None:
+        clauses.append({"timestamp": {"$lt": float(before)}})
+    if labelled is not None:
+        clauses.append({"labelled": labelled})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class EpisodicMemory:
+    def __init__(self, collection):
+        self.collection = collection
+
+    def add(self, items: list[Interaction]) -> list[str]:
+        """Store interactions all-or-nothing: if a batch fails, rows this call created are removed.
+
+        Ids already stored (a re-ingested line has the same stable id) are overwritten in place.
+        """
+        for item in items:
+            validate_user_id(item.user_id)
+            item.id = item.id or uuid.uuid4().hex
+        existing = set(self.collection.get(ids=[i.id for i in items], include=[])["ids"]) if items else set()
+        written: list[str] = []
+        try:
+            for start in range(0, len(items), 1000):
+                batch = items[start : start + 1000]
+                ids = [i.id for i in batch]
+                self.collection.upsert(
+                    ids=ids, documents=[i.query for i in batch], metadatas=[_to_metadata(i) for i in batch]
+                )
+                written.extend(i for i in ids if i not in existing)
+        except Exception:
+            if written:
+                self.collection.delete(ids=written)
+            raise
+        return [i.id for i in items]
+
+    def search(self, user_id: str, query: str, k: int = 4, before: float | None = None) -> list[Interaction]:
+        """The ``k`` interactions of ``user_id`` closest to ``query``, only those older than ``before``."""
+        if k <= 0:
+            return []
+        result = self.collection.query(
+            query_texts=[query], n_results=k, where=user_filter(user_id, before)
+        )
+        return [
+            _from_row(i, d, m, dist)
+            for i, d, m, dist in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
+            )
+        ]
+
+    def list(
+        self, user_id: str, before: float | None = None, labelled: bool | None = None
+    ) -> list[Interaction]:
+        """All matching interactions of ``user_id``, oldest first."""
+        rows = self.collection.get(where=user_filter(user_id, before, labelled))
+        items = [_from_row(i, d, m) for i, d, m in zip(rows["ids"], rows["documents"], rows["metadatas"])]
+        return sorted(items, key=lambda it: (it.timestamp, it.id))
+
+    def count(self, user_id: str) -> int:
+        return len(self.collection.get(where=user_filter(user_id), include=[])["ids"])
+
+    def get(self, user_id: str, interaction_id: str) -> Interaction | None:
+        rows = self.collection.get(ids=[interaction_id], where=user_filter(user_id))
+        if not rows["ids"]:
+            return None
+        return _from_row(rows["ids"][0], rows["documents"][0], rows["metadatas"][0])
+
+    def set_outcome(
+        self, user_id: str, interaction_id: str, ground_truth: str | None = None, feedback: str | None = None
+    ) -> Interaction:
+        """Attach the right answer and/or feedback to one of the user's stored interactions."""
+        item = self.get(user_id, interaction_id)
+        if item is None:
+            raise KeyError(f"user {user_id!r} has no interaction {interaction_id!r}")
+        if ground_truth is not None:
+            item.ground_truth = ground_truth
+        if feedback is not None:
+            item.feedback = feedback
+        self.collection.update(ids=[item.id], metadatas=[_to_metadata(item)])
+        return item

@@ -1,0 +1,118 @@
+"""The one memory interface: Chroma behind it, four collections, every row tagged with its user.
+
+``MemoryStore.open`` uses a persistent directory by default and a Chroma server when a host is
+given. All reads filter on the validated user id, so one user's data never reaches another.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import chromadb
+from chromadb.api.types import EmbeddingFunction
+from chromadb.config import Settings
+from langchain_core.language_models import BaseChatModel
+
+from .. import prompts
+from ..ids import validate_user_id
+from .embeddings import MiniLMEmbeddingFunction, embedding_function
+from .episodic import EpisodicMemory
+from .knowledge import KnowledgeBase
+from .profile import summarise_profile
+from .versions import Version, VersionedTexts
+
+COLLECTIONS = ("episodes", "profiles", "personas", "knowledge")
+
+
+def initial_persona(user_id: str, profile: str | None) -> str:
+    return prompts.INITIAL_PERSONA.format(
+        user_id=user_id, profile=(profile or "").strip() or prompts.NO_PROFILE_YET
+    )
+
+
+class MemoryStore:
+    def __init__(self, client, embedder: EmbeddingFunction | None = None):
+        self.client = client
+        self.embedder = embedder or MiniLMEmbeddingFunction()
+        cols = {
+            name: client.get_or_create_collection(
+                name, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}}
+            )
+            for name in COLLECTIONS
+        }
+        self.episodes = EpisodicMemory(cols["episodes"])
+        self.profiles = VersionedTexts(cols["profiles"], "profile")
+        self.personas = VersionedTexts(cols["personas"], "persona")
+        self.knowledge = KnowledgeBase(cols["knowledge"])
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path | None = None,
+        host: str = "",
+        port: int = 8000,
+        embedder: EmbeddingFunction | None = None,
+    ) -> "MemoryStore":
+        settings = Settings(anonymized_telemetry=False)
+        if host:
+            client = chromadb.HttpClient(host=host, port=port, settings=settings)
+        else:
+            if path is None:
+                raise ValueError("MemoryStore.open needs a path or a Chroma server host")
+            Path(path).mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(path), settings=settings)
+        return cls(client, embedder)
+
+    # --- persona -------------------------------------------------------------------------
+    def current_persona(self, user_id: str) -> Version:
+        """The user's current persona; the first call creates the initial one from the profile."""
+        validate_user_id(user_id)
+        with self._lock:
+            current = self.personas.latest(user_id)
+            if current is None:
+                profile = self.profiles.latest(user_id)
+                current = self.personas.save(
+                    user_id, initial_persona(user_id, profile.text if profile else None), source="initial",
+                    profile_version=profile.version if profile else 0,
+                )
+            return current
+
+    # --- semantic profile ----------------------------------------------------------------
+    def profile_is_stale(self, user_id: str, every: int) -> bool:
+        """True when ``every`` or more interactions arrived since the latest profile."""
+        latest = self.profiles.latest(user_id)
+        covered = int(latest.extra.get("interactions", 0)) if latest else 0
+        return self.episodes.count(user_id) - covered >= max(every, 1)
+
+    def refresh_profile(self, user_id: str, model: BaseChatModel) -> Version:
+        """Summarise a new profile version; an initial (never optimised) persona follows it."""
+        items = self.episodes.list(user_id)
+        text = summarise_profile(model, items)
+        previous = self.profiles.latest(user_id)
+        profile = self.profiles.save(
+            user_id, text, source="summary", parent=previous.version if previous else None,
+            interactions=len(items),
+        )
+        with self._lock:
+            persona = self.personas.latest(user_id)
+            if persona is None or persona.source == "initial":
+                self.personas.save(
+                    user_id, initial_persona(user_id, text), source="initial",
+                    parent=persona.version if persona else None, profile_version=profile.version,
+                )
+        return profile
+
+
+@lru_cache(maxsize=8)
+def _open_cached(path: str, host: str, port: int, embed_url: str, embed_model: str) -> MemoryStore:
+    return MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
+
+
+def memory_for(context) -> MemoryStore:
+    """The store a runtime ``Context`` points at (one open client per location per process)."""
+    path = "" if context.chroma_host else str(context.resolved_chroma_path())
+    return _open_cached(path, context.chroma_host, context.chroma_port,
+                        context.embedding_base_url, context.embedding_model)

@@ -1,0 +1,93 @@
+"""Per-user versioned texts in one Chroma collection (profiles and personas use it).
+
+Each version is its own row ``{user}:v{n}`` with the text as the document, so it is embedded
+(the persona map of the evaluation projects these vectors) and never overwritten.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UnknownVersion
+from ..ids import validate_user_id
+from .episodic import user_filter
+
+
+@dataclass
+class Version:
+    user_id: str
+    version: int
+    text: str
+    created_at: float
+    source: str
+    parent: int | None = None
+    loss: float | None = None
+    critique: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_KNOWN = {"user_id", "version", "created_at", "source", "parent", "loss", "critique"}
+
+
+def _from_row(document: str, meta: dict[str, Any]) -> Version:
+    return Version(
+        user_id=meta["user_id"],
+        version=int(meta["version"]),
+        text=document,
+        created_at=meta["created_at"],
+        source=meta["source"],
+        parent=meta.get("parent"),
+        loss=meta.get("loss"),
+        critique=meta.get("critique"),
+        extra={k: v for k, v in meta.items() if k not in _KNOWN},
+    )
+
+
+class VersionedTexts:
+    def __init__(self, collection, kind: str):
+        self.collection = collection
+        self.kind = kind
+
+    def history(self, user_id: str) -> list[Version]:
+        rows = self.collection.get(where=user_filter(user_id))
+        return sorted(
+            (_from_row(d, m) for d, m in zip(rows["documents"], rows["metadatas"])), key=lambda v: v.version
+        )
+
+    def latest(self, user_id: str) -> Version | None:
+        versions = self.history(user_id)
+        return versions[-1] if versions else None
+
+    def get(self, user_id: str, version: int) -> Version:
+        rows = self.collection.get(ids=[f"{validate_user_id(user_id)}:v{int(version)}"])
+        if not rows["ids"]:
+            known = [v.version for v in self.history(user_id)]
+            raise UnknownVersion(f"{self.kind} version {version} does not exist for user {user_id!r} (known: {known})")
+        return _from_row(rows["documents"][0], rows["metadatas"][0])
+
+    def save(
+        self,
+        user_id: str,
+        text: str,
+        source: str,
+        parent: int | None = None,
+        loss: float | None = None,
+        critique: str | None = None,
+        **extra: Any,
+    ) -> Version:
+        """Append a new version (never overwrites). Empty text is refused."""
+        validate_user_id(user_id)
+        if not text or not text.strip():
+            raise ValueError(f"refusing to store an empty {self.kind} for user {user_id!r}")
+        latest = self.latest(user_id)
+        number = (latest.version if latest else 0) + 1
+        meta: dict[str, Any] = {
+            "user_id": user_id, "version": number, "created_at": time.time(), "source": source, **extra,
+        }
+        for key, value in (("parent", parent), ("loss", loss), ("critique", critique)):
+            if value is not None:
+                meta[key] = value
+        self.collection.add(ids=[f"{user_id}:v{number}"], documents=[text], metadatas=[meta])
+        return _from_row(text, meta)
