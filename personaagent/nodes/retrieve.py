@@ -1,0 +1,31 @@
+"""retrieve_memory: the user's closest past interactions, their profile and their persona."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from ..context import Context
+from ..graphs.state import AgentState
+from ..ids import validate_user_id
+from ..resources import Resources
+from .messages import current_query
+
+
+def retrieve_memory(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+    ctx = runtime.context
+    user = validate_user_id(ctx.user_id)
+    memory = resources.memory_for(ctx)
+    query = current_query(state["messages"])
+    items = memory.episodes.search(user, query, k=ctx.top_k, before=state.get("as_of"))
+    profile = memory.profiles.latest(user)
+    if state.get("persona_override"):
+        persona, version = state["persona_override"], None
+    else:
+        stored = memory.current_persona(user)
+        persona, version = stored.text, stored.version
+    return {
+        "retrieved": [item.to_dict() for item in items],
+        "profile": profile.text if profile else "",
+        "persona": persona,
+        "persona_version": version,
+    }

@@ -1,0 +1,37 @@
+"""update_memory: write the interaction (with its ground truth or feedback, when given) to
+episodic memory and refresh the semantic profile every ``profile_every`` interactions."""
+
+from __future__ import annotations
+
+import time
+
+from langgraph.runtime import Runtime
+
+from ..context import Context
+from ..graphs.state import AgentState
+from ..memory.episodic import Interaction
+from ..resources import Resources
+from .messages import current_query, last_answer
+
+# Per-turn inputs, cleared so they do not carry over to the next turn of a thread.
+TURN_RESET = {"ground_truth": None, "feedback": None, "persona_override": None, "as_of": None, "record": None}
+
+
+def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+    answer = last_answer(state["messages"])
+    if state.get("record") is False:
+        return {"answer": answer, "interaction_id": None, **TURN_RESET}
+    ctx = runtime.context
+    memory = resources.memory_for(ctx)
+    item = Interaction(
+        user_id=ctx.user_id,
+        query=current_query(state["messages"]),
+        answer=answer,
+        ground_truth=state.get("ground_truth"),
+        feedback=state.get("feedback"),
+        timestamp=time.time(),
+    )
+    memory.episodes.add([item])
+    if memory.profile_is_stale(ctx.user_id, ctx.profile_every):
+        memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx))
+    return {"answer": answer, "interaction_id": item.id, **TURN_RESET}

@@ -1,0 +1,32 @@
+"""What the graphs act on: the memory store and the chat models.
+
+A ``Resources`` value given to a graph builder pins them (tests, apps with their own clients).
+Anything left ``None`` is resolved per run from the runtime ``Context`` — so a graph served by
+LangGraph reaches Chroma and its models through configuration, not module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+
+from .context import Context
+from .memory.store import MemoryStore, memory_for
+from .models import chat_model
+
+
+@dataclass
+class Resources:
+    memory: MemoryStore | None = None
+    agent_model: BaseChatModel | None = None
+    optimizer_model: BaseChatModel | None = None
+
+    def memory_for(self, context: Context) -> MemoryStore:
+        return self.memory or memory_for(context)
+
+    def agent_model_for(self, context: Context) -> BaseChatModel:
+        return self.agent_model or chat_model(context.agent_model())
+
+    def optimizer_model_for(self, context: Context) -> BaseChatModel:
+        return self.optimizer_model or self.agent_model or chat_model(context.optimizer_model())

@@ -1,0 +1,103 @@
+"""Test doubles for PersonaAgent and apps built on it: a scripted chat model whose ``bind_tools``
+works, and a deterministic hashing embedding (registered with chromadb) that needs no model."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction
+from chromadb.utils.embedding_functions import register_embedding_function
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+Reply = AIMessage | str
+Responder = Callable[[list[BaseMessage], dict[str, Any]], Reply]
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies from a script: a list of replies consumed in order, or a function of
+    ``(messages, call_kwargs)``. Every call is recorded in ``calls`` (messages plus the
+    ``tool_choice`` and tool names it was bound with), so tests can assert what the model saw.
+    ``latency_s`` makes each call sleep, for benchmarks."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: Any = Field(default_factory=list)  # list[Reply] or Responder
+    latency_s: float = 0.0
+    calls: list[dict[str, Any]] = Field(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _next: int = PrivateAttr(default=0)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
+        names = [getattr(t, "name", None) or getattr(t, "__name__", None) or str(t) for t in tools]
+        return self.bind(tool_names=names, tool_choice=tool_choice, **kwargs)
+
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+        with self._lock:
+            self.calls.append({"messages": list(messages), **kwargs})
+            if callable(self.script):
+                reply = self.script(messages, kwargs)
+            else:
+                if self._next >= len(self.script):
+                    raise RuntimeError(f"ScriptedChatModel ran out of replies after {self._next} calls")
+                reply = self.script[self._next]
+                self._next += 1
+        return AIMessage(content=reply) if isinstance(reply, str) else reply.model_copy()
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, kwargs))])
+
+
+def tool_call(name: str, **args: Any) -> AIMessage:
+    """An AI message that calls one tool (for scripts)."""
+    digest = hashlib.sha1(repr((name, sorted(args.items()))).encode()).hexdigest()[:8]
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{digest}"}])
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@register_embedding_function
+class HashEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Bag of lower-cased words hashed into ``dim`` buckets, L2-normalised: texts sharing words
+    are close, so "hiking" finds the hiking memory. Deterministic across processes."""
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+
+    def __call__(self, input: Documents) -> list[np.ndarray]:
+        out = []
+        for text in input:
+            vec = np.zeros(self.dim, dtype=np.float32)
+            for word in _WORD.findall(text.lower()):
+                vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+            norm = np.linalg.norm(vec)
+            out.append(vec / norm if norm else vec + 1.0 / np.sqrt(self.dim))
+        return out
+
+    @staticmethod
+    def name() -> str:
+        return "personaagent-hash-test"
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"dim": self.dim}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "HashEmbeddingFunction":
+        return HashEmbeddingFunction(**config)

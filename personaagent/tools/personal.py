@@ -1,0 +1,54 @@
+"""Tools over the user's own memory. The user id comes from the runtime context (``ToolRuntime``),
+never from the model's arguments, so a model cannot ask for another user's data. Retrieval honours
+the run's ``as_of`` cut-off (the optimizer's simulations must not see later interactions)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.prebuilt import ToolRuntime
+
+from ..context import Context
+from ..memory.episodic import Interaction
+from ..memory.profile import describe
+from ..resources import Resources
+
+HISTORY_TOOL = "search_history"
+
+
+def format_memories(items: list[Interaction]) -> str:
+    lines = []
+    for n, item in enumerate(items, 1):
+        day = datetime.fromtimestamp(item.timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
+        lines.append(f"{n}. [{day}] The user {describe(item)}")
+    return "\n".join(lines)
+
+
+def make_personal_tools(resources: Resources) -> list[BaseTool]:
+    @tool(HISTORY_TOOL)
+    def search_history(query: str, runtime: ToolRuntime[Context]) -> str:
+        """Search this user's past requests and what they chose, most similar to `query` first."""
+        ctx = runtime.context
+        items = resources.memory_for(ctx).episodes.search(
+            ctx.user_id, query, k=ctx.top_k, before=(runtime.state or {}).get("as_of")
+        )
+        body = format_memories(items) if items else "(nothing similar in this user's history)"
+        return f"<history>\n{body}\n</history>"
+
+    @tool
+    def read_profile(runtime: ToolRuntime[Context]) -> str:
+        """Read the summary of this user's tastes and habits."""
+        ctx = runtime.context
+        profile = resources.memory_for(ctx).profiles.latest(ctx.user_id)
+        return f"<profile>\n{profile.text if profile else '(no profile yet)'}\n</profile>"
+
+    @tool
+    def search_knowledge(query: str, runtime: ToolRuntime[Context]) -> str:
+        """Search the user's knowledge collection (their catalogue of items, notes) for `query`."""
+        ctx = runtime.context
+        items = resources.memory_for(ctx).knowledge.search(ctx.user_id, query, k=ctx.top_k)
+        body = "\n".join(f"- {i.text}" for i in items) or "(the knowledge collection is empty)"
+        return f"<knowledge>\n{body}\n</knowledge>"
+
+    return [search_history, read_profile, search_knowledge]
