@@ -68,7 +68,10 @@ class Context:
         metadata={"description": "Refresh the user's semantic profile after this many new interactions."},
     )
     max_tool_rounds: int = field(
-        default=2, metadata={"description": "Tool rounds allowed per turn before the agent must answer."}
+        default=1,
+        metadata={"description": "Tool rounds per turn before the agent must answer. The first round is "
+                  "a forced search_history call; raise it for models that choose tools well on their own "
+                  "(the embedded 1.5B model writes tool calls as text instead)."},
     )
     chroma_path: str = _env_field(
         "PERSONAAGENT_CHROMA_PATH",

@@ -87,10 +87,11 @@ class EpisodicMemory:
     def __init__(self, collection):
         self.collection = collection
 
-    def add(self, items: list[Interaction]) -> list[str]:
+    def add(self, items: list[Interaction], on_batch=None, batch_size: int = 500) -> list[str]:
         """Store interactions all-or-nothing: if a batch fails, rows this call created are removed.
 
         Ids already stored (a re-ingested line has the same stable id) are overwritten in place.
+        ``on_batch(n)`` is called after each batch of ``n`` rows (for progress bars).
         """
         for item in items:
             validate_user_id(item.user_id)
@@ -98,13 +99,15 @@ class EpisodicMemory:
         existing = set(self.collection.get(ids=[i.id for i in items], include=[])["ids"]) if items else set()
         written: list[str] = []
         try:
-            for start in range(0, len(items), 1000):
-                batch = items[start : start + 1000]
+            for start in range(0, len(items), batch_size):
+                batch = items[start : start + batch_size]
                 ids = [i.id for i in batch]
                 self.collection.upsert(
                     ids=ids, documents=[i.query for i in batch], metadatas=[_to_metadata(i) for i in batch]
                 )
                 written.extend(i for i in ids if i not in existing)
+                if on_batch:
+                    on_batch(len(batch))
         except Exception:
             if written:
                 self.collection.delete(ids=written)

@@ -10,7 +10,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from .. import prompts
 from .episodic import Interaction
 
-MAX_PROFILE_INTERACTIONS = 30
+MAX_PROFILE_INTERACTIONS = 60
+MAX_DOMAINS = 6
+PER_DOMAIN = 8
+MAX_LINE_CHARS = 200
+RECENT_PICKS = 8
 
 
 def describe(item: Interaction) -> str:
@@ -25,22 +29,38 @@ def describe(item: Interaction) -> str:
     return line
 
 
-def focus_of(items: list[Interaction]) -> str:
-    """Task awareness: the domains the user's requests are about, most frequent first."""
-    domains = Counter(str(i.metadata.get("domain") or i.metadata.get("task") or "") for i in items)
-    named = [d for d, _ in domains.most_common() if d]
-    return ", ".join(named[:8]) if named else "the kinds of requests shown below"
+def _domain(item: Interaction) -> str:
+    return str(item.metadata.get("domain") or item.metadata.get("task") or "requests")
+
+
+def _prompt_line(item: Interaction) -> str:
+    wanted = item.ground_truth if item.ground_truth is not None else item.answer[:200]
+    line = f"- asked: {item.query}; wanted: {wanted}"
+    return line + (f" (feedback: {item.feedback})" if item.feedback else "")
 
 
 def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
-    """Ask ``model`` for the profile of the user behind ``items`` (latest ones when many)."""
-    recent = items[-MAX_PROFILE_INTERACTIONS:]
-    lines = "\n".join(f"{n}. {describe(i)}" for n, i in enumerate(recent, 1))
-    reply = model.invoke([
-        SystemMessage(prompts.PROFILE_INSTRUCTION.format(focus=focus_of(recent))),
-        HumanMessage(prompts.PROFILE_INPUT.format(interactions=lines)),
-    ])
-    text = reply.text.strip() if hasattr(reply, "text") else str(reply.content).strip()
-    if not text:
-        raise ValueError("the model returned an empty profile")
-    return text
+    """The profile of the user behind ``items``: one model-written line per task domain (the
+    most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions), then the
+    user's most recent real picks, which are facts rather than inference. Bounded in size.
+    """
+    by_domain: dict[str, list[Interaction]] = {}
+    for item in items[-MAX_PROFILE_INTERACTIONS:]:
+        by_domain.setdefault(_domain(item), []).append(item)
+    domains = [d for d, _ in Counter(_domain(i) for i in items).most_common(MAX_DOMAINS) if d in by_domain]
+    lines = []
+    for domain in domains:
+        reply = model.invoke([
+            SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
+            HumanMessage(prompts.PROFILE_INPUT.format(
+                interactions="\n".join(map(_prompt_line, by_domain[domain][-PER_DOMAIN:])))),
+        ])
+        text = " ".join(reply.text.split())[:MAX_LINE_CHARS]
+        if text:
+            lines.append(f"- {domain}: {text}")
+    picks = [i.ground_truth for i in items if i.ground_truth][-RECENT_PICKS:]
+    if picks:
+        lines.append("- recently chose: " + "; ".join(p[:80] for p in picks))
+    if not lines:
+        raise ValueError("the model returned an empty profile and the user has no labelled choices")
+    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from ..errors import PersonaAgentError
 from ..memory.episodic import MAX_QUERY_CHARS
@@ -34,10 +34,20 @@ def tool_rounds(messages: list[AnyMessage]) -> int:
     return sum(1 for m in current_turn(messages) if isinstance(m, AIMessage) and m.tool_calls)
 
 
-def recent_window(messages: list[AnyMessage], turns: int = 3) -> list[AnyMessage]:
-    """The last ``turns`` user turns (whole, so tool calls keep their results)."""
+def conversation(messages: list[AnyMessage], turns: int = 3) -> list[AnyMessage]:
+    """The dialogue the model sees: the last ``turns`` user turns as plain user/assistant
+    messages. Tool calls and tool results are left out (the current turn's results go into the
+    system prompt instead: small models parrot a raw tool message back as their answer)."""
     starts = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
-    return messages[starts[-turns]:] if len(starts) > turns else list(messages)
+    window = messages[starts[-turns]:] if len(starts) > turns else messages
+    return [
+        m for m in window
+        if isinstance(m, HumanMessage) or (isinstance(m, AIMessage) and not m.tool_calls and m.content)
+    ]
+
+
+def turn_tool_results(messages: list[AnyMessage]) -> list[ToolMessage]:
+    return [m for m in current_turn(messages) if isinstance(m, ToolMessage)]
 
 
 def last_answer(messages: list[AnyMessage]) -> str:

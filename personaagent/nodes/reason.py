@@ -2,7 +2,8 @@
 
 The first step of every turn forces a ``search_history`` call (the embedded model never calls a
 tool under ``tool_choice="auto"``); later steps may call tools freely until ``max_tool_rounds``,
-after which the model must answer.
+after which the model must answer. Tool results of the current turn reach the model inside the
+system prompt (see ``messages.conversation``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from ..memory.episodic import Interaction
 from ..resources import Resources
 from ..tools import HISTORY_TOOL, network_available
 from ..tools.personal import format_memories
-from .messages import recent_window, tool_rounds
+from .messages import conversation, tool_rounds, turn_tool_results
 
 
 def system_prompt(state: AgentState) -> str:
     items = [Interaction(**m) for m in state.get("retrieved", [])]
-    return prompts.REASON_SYSTEM.format(
+    prompt = prompts.REASON_SYSTEM.format(
         persona=state["persona"],
         memories=format_memories(items) if items else prompts.NO_MEMORIES,
         profile=state.get("profile") or "(no profile yet)",
     )
+    results = turn_tool_results(state["messages"])
+    if results:
+        prompt += prompts.TOOL_RESULTS.format(
+            results="\n\n".join(f"[{m.name}]\n{m.text}" for m in results)
+        )
+    return prompt
 
 
 def offered_tools(tools: list[BaseTool]) -> list[BaseTool]:
@@ -44,7 +51,7 @@ def reason(state: AgentState, runtime: Runtime[Context], *, resources: Resources
         bound = model.bind_tools(offered_tools(tools))
     else:
         bound = model
-    reply = bound.invoke([SystemMessage(system_prompt(state)), *recent_window(state["messages"])])
+    reply = bound.invoke([SystemMessage(system_prompt(state)), *conversation(state["messages"])])
     return {"messages": [reply]}
 
 

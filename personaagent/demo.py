@@ -1,0 +1,120 @@
+"""`personaagent demo`: three sample users with different tastes, each answered by the agent graph.
+
+For each user: ingest their 20 labelled interactions and the shared item catalogue, summarise a
+profile, build the initial persona, then answer new questions while showing what the graph did
+(retrieved memories, tool calls, answer). The questions are asked with ``record=False`` so the
+demo's expected answers never enter memory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from .context import Context
+from .graphs.agent import build_agent_graph
+from .memory import MemoryStore, read_history, read_knowledge
+from .resources import Resources
+
+SAMPLE_USERS = ("maya", "omar", "lena")
+
+
+def demo_file(name: str) -> Path:
+    return Path(__file__).with_name("demo_data") / name
+
+
+def demo_questions() -> dict[str, list[dict]]:
+    return json.loads(demo_file("questions.json").read_text())
+
+
+def matches(answer: str, expected: str) -> bool:
+    """The expected option is named on the answer's first line."""
+    first = (answer.strip().splitlines() or [""])[0]
+    return expected.lower() in first.lower()
+
+
+@dataclass
+class DemoResult:
+    user: str
+    persona: str
+    answers: list[dict] = field(default_factory=list)
+
+    @property
+    def hits(self) -> int:
+        return sum(a["match"] for a in self.answers)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _show_update(node: str, update: dict, say: Callable[[str], None]) -> None:
+    if node == "retrieve_memory":
+        say(f"  retrieve_memory: {len(update['retrieved'])} memories, persona v{update['persona_version']}")
+        for item in update["retrieved"][:3]:
+            say(f"    · {item['query'][:90]}  → {item.get('ground_truth') or item.get('answer')}")
+    elif node == "reason":
+        for message in update["messages"]:
+            if isinstance(message, AIMessage) and message.tool_calls:
+                for call in message.tool_calls:
+                    say(f"  reason → tool call {call['name']}({json.dumps(call['args'], ensure_ascii=False)})")
+    elif node == "tools":
+        for message in update["messages"]:
+            if isinstance(message, ToolMessage):
+                lines = str(message.content).splitlines()
+                say(f"  tools: {message.name} returned {max(len(lines) - 2, 0)} line(s)")
+
+
+def run_demo(
+    home: Path,
+    users: tuple[str, ...] = SAMPLE_USERS,
+    questions_per_user: int = 3,
+    resources: Resources | None = None,
+    say: Callable[[str], None] = print,
+) -> list[DemoResult]:
+    """Run the demo in a fresh store under ``home/demo``; returns what each user got."""
+    store_dir = Path(home) / "demo" / "chroma"
+    shutil.rmtree(store_dir, ignore_errors=True)
+    resources = resources or Resources()
+    if resources.memory is None:
+        resources.memory = MemoryStore.open(store_dir)
+    memory = resources.memory
+    graph = build_agent_graph(resources).compile()
+    catalogue = read_knowledge(demo_file("catalogue.jsonl"))
+    questions = demo_questions()
+    results = []
+    for user in users:
+        context = Context(user_id=user, chroma_path=str(store_dir))
+        history = read_history(user, demo_file(f"{user}.jsonl"))
+        memory.episodes.add(history)
+        memory.knowledge.add(user, catalogue)
+        say(f"\n=== {user}: ingested {len(history)} labelled interactions and {len(catalogue)} catalogue items")
+        say("  summarising the profile…")
+        memory.refresh_profile(user, resources.optimizer_model_for(context))
+        persona = memory.current_persona(user)
+        say(f"  initial persona (v{persona.version}):\n{_indent(persona.text)}")
+        result = DemoResult(user=user, persona=persona.text)
+        for q in questions[user][:questions_per_user]:
+            say(f"\n  Q: {q['query']}")
+            answer = ""
+            for chunk in graph.stream(
+                {"messages": [HumanMessage(q["query"])], "record": False},
+                context=context, stream_mode="updates",
+            ):
+                for node, update in chunk.items():
+                    _show_update(node, update or {}, say)
+                    if node == "update_memory":
+                        answer = update["answer"]
+            ok = matches(answer, q["expected"])
+            say(f"  A: {answer}\n  expected: {q['expected']}  {'✓' if ok else '✗'}")
+            result.answers.append({"query": q["query"], "answer": answer, "expected": q["expected"], "match": ok})
+        results.append(result)
+    say("\n=== summary")
+    for r in results:
+        say(f"  {r.user}: {r.hits}/{len(r.answers)} answers name the option that fits the user's tastes")
+    return results
