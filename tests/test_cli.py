@@ -1,0 +1,84 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from personaagent.cli import build_parser, main
+from personaagent.demo import demo_file, demo_questions, matches, run_demo
+from personaagent.memory import MemoryStore
+from personaagent.resources import Resources
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, tool_call
+
+
+@pytest.mark.parametrize("argv", [[], ["demo"], ["chat"], ["ingest"], ["persona"], ["persona", "show"], ["persona", "history"]])
+def test_every_command_has_help(argv):
+    result = subprocess.run([sys.executable, "-m", "personaagent.cli", *argv, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: personaagent" in result.stdout
+
+
+def test_ingest_then_persona_commands(tmp_path, capsys):
+    home = str(tmp_path)
+    assert main(["--home", home, "ingest", "--user", "maya", str(demo_file("maya.jsonl")), "--no-profile"]) == 0
+    assert "stored 20 interaction(s) for maya (20 labelled); 20 in total" in capsys.readouterr().out
+    assert main(["--home", home, "persona", "show", "--user", "maya"]) == 1  # none yet: no profile run
+    store = MemoryStore.open(tmp_path / "chroma")
+    store.current_persona("maya")
+    store.personas.save("maya", "edited by hand", source="manual", parent=1)
+    capsys.readouterr()
+    assert main(["--home", home, "persona", "history", "--user", "maya"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("v1 ") and "initial" in lines[0]
+    assert lines[1].startswith("v2 ") and "manual parent=v1" in lines[1]
+    assert main(["--home", home, "persona", "show", "--user", "maya", "--version", "2"]) == 0
+    assert "edited by hand" in capsys.readouterr().out
+    assert main(["--home", home, "persona", "show", "--user", "maya", "--version", "9"]) == 2
+    assert "persona version 9 does not exist" in capsys.readouterr().err
+
+
+def test_bad_ingest_exits_non_zero_naming_lines_and_stores_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "ok", "ground_truth": "x"}\n{"query": 3, "ground_truth": "x"}\n')
+    assert main(["--home", str(tmp_path), "ingest", "--user", "eve", str(bad), "--no-profile"]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: field 'query' must be a string" in err and "nothing was stored" in err
+    assert MemoryStore.open(tmp_path / "chroma").episodes.count("eve") == 0
+
+
+def test_bad_user_id_exits_non_zero(tmp_path, capsys):
+    assert main(["--home", str(tmp_path), "ingest", "--user", "../x", str(demo_file("maya.jsonl"))]) == 2
+    assert "may only contain" in capsys.readouterr().err
+
+
+def test_knowledge_ingest(tmp_path, capsys):
+    assert main(["--home", str(tmp_path), "ingest", "--user", "maya", "--knowledge", str(demo_file("catalogue.jsonl"))]) == 0
+    assert "stored 24 knowledge item(s) for maya" in capsys.readouterr().out
+
+
+def test_demo_runs_the_graph_for_each_user_on_a_scripted_model(tmp_path):
+    def respond(messages, kwargs):
+        if kwargs.get("tool_choice") == "search_history":
+            return tool_call("search_history", query=messages[-1].content)
+        if "describe a person's taste" in messages[0].content:
+            return "likes science fiction"
+        return messages[-1].content.split(":")[-1].split(" or ")[-1].rstrip("?").strip()  # last option
+
+    memory = MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction())
+    lines: list[str] = []
+    results = run_demo(tmp_path, ("maya", "omar"), 2,
+                       Resources(memory=memory, agent_model=ScriptedChatModel(script=respond)), say=lines.append)
+    text = "\n".join(lines)
+    assert [r.user for r in results] == ["maya", "omar"]
+    assert "- movies: likes science fiction" in results[0].persona
+    assert text.count('reason → tool call search_history({"query":') == 4
+    assert "retrieve_memory: 4 memories, persona v1" in text
+    for r in results:
+        for a, q in zip(r.answers, demo_questions()[r.user]):
+            assert a["match"] == matches(a["answer"], q["expected"])
+    assert memory.episodes.count("maya") == 20  # demo questions are not written to memory
+    assert "=== summary" in text
+
+
+def test_match_rule():
+    assert matches("Seoul\nbecause you like cities", "Seoul")
+    assert not matches("Maybe the beach.\nOr Seoul", "Seoul")

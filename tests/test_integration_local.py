@@ -1,0 +1,60 @@
+"""The embedded model for real: it starts, answers through the graph with a real tool call, stops."""
+
+import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+
+from personaagent import local_model
+from personaagent.context import Context
+from personaagent.demo import demo_file
+from personaagent.graphs.agent import build_agent_graph
+from personaagent.memory import MemoryStore, read_history
+from personaagent.resources import Resources
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("llama_cpp", reason="needs the [local] extra: pip install 'personaagent[local]'")
+    srv = local_model.ensure_local_server()
+    yield srv
+    local_model.stop_local_server()
+    assert not srv.running
+
+
+def test_embedded_model_answers_a_sample_user_through_the_graph(server, tmp_path):
+    memory = MemoryStore.open(tmp_path / "chroma")
+    memory.episodes.add(read_history("maya", demo_file("maya.jsonl")))
+    graph = build_agent_graph(Resources(memory=memory)).compile()
+    question = "Which film tonight: The Holiday, Les Miserables or Blade Runner 2049?"
+    out = graph.invoke({"messages": [HumanMessage(question)], "record": False},
+                       context=Context(user_id="maya", profile_every=1000))
+    calls = [c for m in out["messages"] for c in getattr(m, "tool_calls", None) or []]
+    assert calls and calls[0]["name"] == "search_history" and calls[0]["args"].get("query")
+    result = next(m for m in out["messages"] if isinstance(m, ToolMessage))
+    assert 'chose "' in result.content  # maya's real history came back through the tool
+    assert out["answer"].strip()
+    print(f"\nembedded model answered: {out['answer']!r}")
+
+
+def test_server_process_is_reused_within_the_process(server):
+    assert local_model.ensure_local_server() is server and server.running
+
+
+def test_server_stops_when_the_process_that_started_it_exits():
+    pytest.importorskip("llama_cpp", reason="needs the [local] extra")
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = "from personaagent.local_model import ensure_local_server as e; print(e(lambda m: None).process.pid)"
+    pid = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"llama.cpp server {pid} still running after its parent exited")
