@@ -33,3 +33,42 @@ def test_minilm_collections_reopen_by_name_in_a_new_process(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["personaagent-minilm-int8", "sailing on the lake"]
+
+
+def test_openai_compatible_endpoint_is_used_when_configured(tmp_path, monkeypatch):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from personaagent.memory import embedding_function
+
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.update(path=self.path, model=body["model"], auth=self.headers.get("Authorization"))
+            data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]}
+                    for i, t in enumerate(body["input"])]
+            payload = json.dumps({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PERSONAAGENT_EMBEDDING_API_KEY", "secret")
+        ef = embedding_function(f"http://127.0.0.1:{server.server_port}/v1", "my-embedder")
+        vectors = ef(["ab", "abcd"])
+        assert [list(v) for v in vectors] == [[2.0, 1.0, 0.0], [4.0, 1.0, 0.0]]
+        assert seen == {"path": "/v1/embeddings", "model": "my-embedder", "auth": "Bearer secret"}
+        assert "secret" not in json.dumps(ef.get_config())  # the key is never stored in Chroma
+    finally:
+        server.shutdown()

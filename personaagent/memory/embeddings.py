@@ -22,6 +22,17 @@ from langchain_core.embeddings import Embeddings
 TOKENIZER_FILE = Path(__file__).with_name("minilm-tokenizer.json")
 
 
+class _Configured:
+    """What both embedding functions share: cosine space, rebuilt from ``get_config()``."""
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    @classmethod
+    def build_from_config(cls, config: dict[str, Any]):
+        return cls(**config)
+
+
 @lru_cache(maxsize=4)
 def _minilm(max_length: int):
     import onnxruntime
@@ -40,7 +51,7 @@ def _minilm(max_length: int):
 
 
 @register_embedding_function
-class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+class MiniLMEmbeddingFunction(_Configured, EmbeddingFunction[Documents]):
     """Offline sentence embeddings (all-MiniLM-L6-v2, int8 ONNX)."""
 
     def __init__(self, max_length: int = 256, batch_size: int = 64):
@@ -67,19 +78,12 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     def name() -> str:
         return "personaagent-minilm-int8"
 
-    def default_space(self) -> str:
-        return "cosine"
-
     def get_config(self) -> dict[str, Any]:
         return {"max_length": self.max_length, "batch_size": self.batch_size}
 
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "MiniLMEmbeddingFunction":
-        return MiniLMEmbeddingFunction(**config)
-
 
 @register_embedding_function
-class OpenAICompatibleEmbeddingFunction(EmbeddingFunction[Documents]):
+class OpenAICompatibleEmbeddingFunction(_Configured, EmbeddingFunction[Documents]):
     """Embeddings from an OpenAI-compatible endpoint. The key is read from an environment variable
     (never stored in the collection's configuration)."""
 
@@ -99,15 +103,8 @@ class OpenAICompatibleEmbeddingFunction(EmbeddingFunction[Documents]):
     def name() -> str:
         return "personaagent-openai-compatible"
 
-    def default_space(self) -> str:
-        return "cosine"
-
     def get_config(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "api_key_env": self.api_key_env}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "OpenAICompatibleEmbeddingFunction":
-        return OpenAICompatibleEmbeddingFunction(**config)
 
 
 def embedding_function(base_url: str = "", model: str = "") -> EmbeddingFunction:

@@ -100,6 +100,34 @@ def text_line(path: Path, byte_offset: int) -> int:
     return path.read_bytes()[:byte_offset].count(b"\n") + 1
 
 
+def _jsonl_records(lines: list[str], problems: list[tuple[int, str]]) -> list[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; bad JSON goes to ``problems``."""
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            problems.append((number, f"not valid JSON ({exc.msg})"))
+    return records
+
+
+def _validated(path: Path, records, problems, parse, what: str) -> list:
+    """Parse every record; raise ``IngestError`` listing all bad lines, or return the items."""
+    items = []
+    for number, record in records:
+        try:
+            items.append(parse(number, record))
+        except ValueError as exc:
+            problems.append((number, str(exc)))
+    if problems:
+        raise IngestError(str(path), sorted(problems))
+    if not items:
+        raise IngestError(str(path), [(0, f"the file holds no {what}")])
+    return items
+
+
 def read_history(user_id: str, path: str | Path) -> list[Interaction]:
     """Parse and validate a history JSONL file; raise ``IngestError`` listing every bad line.
 
@@ -109,24 +137,15 @@ def read_history(user_id: str, path: str | Path) -> list[Interaction]:
     path = Path(path)
     lines = _lines(path)
     now = time.time()
-    items, problems = [], []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            items.append(parse_interaction(user_id, json.loads(line), now - len(lines) + number))
-        except json.JSONDecodeError as exc:
-            problems.append((number, f"not valid JSON ({exc.msg})"))
-        except ValueError as exc:
-            problems.append((number, str(exc)))
-    if problems:
-        raise IngestError(str(path), problems)
-    if not items:
-        raise IngestError(str(path), [(0, "the file holds no interactions")])
-    return items
+    problems: list[tuple[int, str]] = []
+    records = _jsonl_records(lines, problems)
+    return _validated(
+        path, records, problems,
+        lambda n, record: parse_interaction(user_id, record, now - len(lines) + n), "interactions",
+    )
 
 
-def _knowledge_item(record: Any, number: int) -> KnowledgeItem:
+def _knowledge_item(number: int, record: Any) -> KnowledgeItem:
     if not isinstance(record, dict):
         raise ValueError(f"expected an object, got {type(record).__name__}")
     text = _text(record, "text", required=True)
@@ -142,7 +161,7 @@ def read_knowledge(path: str | Path) -> list[KnowledgeItem]:
     (columns ``text`` and optionally ``id``, ``title``; other columns become metadata)."""
     path = Path(path)
     lines = _lines(path)
-    items, problems = [], []
+    problems: list[tuple[int, str]] = []
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(lines))
         if rows and "text" not in rows[0]:
@@ -153,21 +172,5 @@ def read_knowledge(path: str | Path) -> list[KnowledgeItem]:
             for n, r in enumerate(rows, 2)
         ]
     else:
-        records = []
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append((n, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                problems.append((n, f"not valid JSON ({exc.msg})"))
-    for n, record in records:
-        try:
-            items.append(_knowledge_item(record, n))
-        except ValueError as exc:
-            problems.append((n, str(exc)))
-    if problems:
-        raise IngestError(str(path), problems)
-    if not items:
-        raise IngestError(str(path), [(0, "the file holds no items")])
-    return items
+        records = _jsonl_records(lines, problems)
+    return _validated(path, records, problems, _knowledge_item, "items")
