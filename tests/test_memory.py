@@ -78,7 +78,7 @@ def test_profile_refresh_is_versioned_and_updates_initial_persona(memory):
     assert memory.profile_is_stale("alice", every=2)
     profile = memory.refresh_profile("alice", model)
     assert profile.version == 1 and profile.extra["interactions"] == 2
-    assert profile.text.splitlines() == ["- requests: likes science fiction and spicy food", "- recently chose: Alien; curry"]
+    assert profile.text.splitlines() == ["- requests: likes science fiction and spicy food"]
     assert not memory.profile_is_stale("alice", every=2)
     persona = memory.current_persona("alice")
     assert "- requests: likes science fiction" in persona.text and persona.source == "initial"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
@@ -25,6 +26,8 @@ class OutputState(TypedDict, total=False):
     retrieved: list[dict[str, Any]]
     persona_version: int | None
     interaction_id: str | None
+    model_calls: Annotated[int, operator.add]  # chat-model calls made by the reason node
+    tokens: Annotated[int, operator.add]  # their total tokens, when the model reports usage
 
 
 class AgentState(InputState, OutputState, total=False):

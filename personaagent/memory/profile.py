@@ -14,7 +14,6 @@ MAX_PROFILE_INTERACTIONS = 60
 MAX_DOMAINS = 6
 PER_DOMAIN = 8
 MAX_LINE_CHARS = 200
-RECENT_PICKS = 8
 
 
 def describe(item: Interaction) -> str:
@@ -41,8 +40,7 @@ def _prompt_line(item: Interaction) -> str:
 
 def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
     """The profile of the user behind ``items``: one model-written line per task domain (the
-    most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions), then the
-    user's most recent real picks, which are facts rather than inference. Bounded in size.
+    most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions). Bounded.
     """
     by_domain: dict[str, list[Interaction]] = {}
     for item in items[-MAX_PROFILE_INTERACTIONS:]:
@@ -58,9 +56,6 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
         text = " ".join(reply.text.split())[:MAX_LINE_CHARS]
         if text:
             lines.append(f"- {domain}: {text}")
-    picks = [i.ground_truth for i in items if i.ground_truth][-RECENT_PICKS:]
-    if picks:
-        lines.append("- recently chose: " + "; ".join(p[:80] for p in picks))
     if not lines:
-        raise ValueError("the model returned an empty profile and the user has no labelled choices")
+        raise ValueError("the model returned an empty profile")
     return "\n".join(lines)

@@ -37,6 +37,11 @@ def system_prompt(state: AgentState) -> str:
     return prompt
 
 
+def usage_tokens(message) -> int:
+    usage = getattr(message, "usage_metadata", None) or {}
+    return int(usage.get("total_tokens", 0))
+
+
 def offered_tools(tools: list[BaseTool]) -> list[BaseTool]:
     return [t for t in tools if t.name != "search_wikipedia" or network_available()]
 
@@ -52,7 +57,7 @@ def reason(state: AgentState, runtime: Runtime[Context], *, resources: Resources
     else:
         bound = model
     reply = bound.invoke([SystemMessage(system_prompt(state)), *conversation(state["messages"])])
-    return {"messages": [reply]}
+    return {"messages": [reply], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
 def route_after_reason(state: AgentState) -> str:

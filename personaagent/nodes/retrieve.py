@@ -16,8 +16,10 @@ def retrieve_memory(state: AgentState, runtime: Runtime[Context], *, resources: 
     user = validate_user_id(ctx.user_id)
     memory = resources.memory_for(ctx)
     query = current_query(state["messages"])
-    items = memory.episodes.search(user, query, k=ctx.top_k, before=state.get("as_of"))
-    profile = memory.profiles.latest(user)
+    as_of = state.get("as_of")
+    items = memory.episodes.search(user, query, k=ctx.top_k, before=as_of)
+    # The profile summarises all of memory; a run restricted to the past must not see it.
+    profile = memory.profiles.latest(user) if as_of is None else None
     if state.get("persona_override"):
         persona, version = state["persona_override"], None
     else:

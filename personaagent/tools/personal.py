@@ -40,6 +40,8 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
     def read_profile(runtime: ToolRuntime[Context]) -> str:
         """Read the summary of this user's tastes and habits."""
         ctx = runtime.context
+        if (runtime.state or {}).get("as_of") is not None:  # the profile may reflect later interactions
+            return "<profile>\n(not available for this run)\n</profile>"
         profile = resources.memory_for(ctx).profiles.latest(ctx.user_id)
         return f"<profile>\n{profile.text if profile else '(no profile yet)'}\n</profile>"
 
