@@ -28,3 +28,7 @@ class LocalModelError(PersonaAgentError, RuntimeError):
 
 class UnknownVersion(PersonaAgentError, LookupError):
     """A persona or profile version that does not exist for this user."""
+
+
+class PersonaConflict(PersonaAgentError, RuntimeError):
+    """The stored persona changed while an optimization was running; its candidate was not stored."""

@@ -53,3 +53,54 @@ Start with "likes"."""
 
 # {interactions}: the user's interactions of that domain, one per line.
 PROFILE_INPUT = """{interactions}"""
+
+# LLM judge for free-text answers. {query}, {wanted}: the user's request and what they really
+# wanted; {answer}: the assistant's answer.
+JUDGE_INSTRUCTION = """You grade how well an assistant's answer gives one user what they really wanted.
+Compare the answer with the user's real wish, not with your own taste."""
+
+JUDGE_INPUT = """Request: {query}
+What the user really wanted: {wanted}
+Assistant's answer: {answer}"""
+
+# Textual gradient: one aggregated critique for the batch. {persona}: the current persona;
+# {failures}: the failed samples (request, answer, what the user wanted, what differed).
+CRITIQUE_INSTRUCTION = """You improve the instructions (the "persona") that steer a personal assistant for one user.
+Below are the current persona and requests where the assistant's answer missed what this user wanted.
+Explain in 3 to 5 short bullet points what the persona should say about this user's preferences, and how
+it should steer the assistant's use of the user's history and its answers, so that such answers come out right.
+Speak about the user's tastes in general terms; do not just list the right answers."""
+
+CRITIQUE_INPUT = """Current persona:
+<persona>
+{persona}
+</persona>
+
+Misses:
+{failures}"""
+
+# Rewrite. {body}: the user-specific part of the persona (the tool-use rules are re-attached by
+# the code, unchanged); {critique}: the textual gradient; {max_chars}: the length bound.
+REWRITE_INSTRUCTION = """You rewrite the user-specific part of a personal assistant's instructions (its "persona").
+The persona speaks TO the assistant ABOUT the user: "You are the personal assistant of ...", "This user likes ...".
+Apply the feedback, keep what is still right, and stay under {max_chars} characters.
+Reply with the new persona text only, no preamble.
+
+Example of the expected form (for a different user):
+You are the personal assistant of user kim. Speak to them as "you".
+## What you know about this user
+- This user prefers quiet, slow-paced activities to crowded events.
+- This user eats no fish and enjoys Italian food.
+## How to serve this user
+- Choose what fits these tastes, even over popular options.
+- When the request lists options, reply with exactly one option, copied as written."""
+
+REWRITE_INPUT = """Current persona:
+<persona>
+{body}
+</persona>
+
+Feedback:
+{critique}
+
+Write the improved persona."""

@@ -8,6 +8,7 @@ LangGraph reaches Chroma and its models through configuration, not module global
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from langchain_core.language_models import BaseChatModel
 
@@ -21,6 +22,9 @@ class Resources:
     memory: MemoryStore | None = None
     agent_model: BaseChatModel | None = None
     optimizer_model: BaseChatModel | None = None
+    # The optimizer's per-sample loss: (sample, answer) -> metrics.Score or (loss, feedback).
+    # None: the metric named in the optimizer's input (auto/label/rating/judge).
+    metric: Callable[[dict[str, Any], str], Any] | None = None
 
     def memory_for(self, context: Context) -> MemoryStore:
         return self.memory or memory_for(context)

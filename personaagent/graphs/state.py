@@ -33,3 +33,58 @@ class OutputState(TypedDict, total=False):
 class AgentState(InputState, OutputState, total=False):
     persona: str  # the persona text this turn runs under
     profile: str
+
+
+class SimulationInput(InputState, total=False):
+    sample: dict[str, Any]  # the interaction being re-answered, tagged with its round
+
+
+class SimulationOutput(TypedDict, total=False):
+    simulations: Annotated[list[dict[str, Any]], operator.add]
+    model_calls: Annotated[int, operator.add]
+    tokens: Annotated[int, operator.add]
+
+
+class SimulationState(SimulationInput, OutputState, total=False):
+    persona: str
+    profile: str
+
+
+class OptimizerInput(TypedDict, total=False):
+    batch_size: int  # N: the user's latest labelled interactions to align on (default 3)
+    holdout_size: int  # labelled interactions just before the batch, used for acceptance (default 2)
+    max_iters: int  # critique/rewrite iterations at most (default 3)
+    patience: int  # stop after this many iterations in a row without improvement (default 2)
+    min_delta: float  # a candidate must lower the loss by at least this much (default 0.01)
+    max_calls: int | None  # model-call budget for the whole run (default: none)
+    metric: str  # auto | label | rating | judge (default auto)
+    max_persona_chars: int  # length bound of a persona (default 2400)
+    trigger: str  # who started the run: manual | scheduled (shown in the run log)
+
+
+class OptimizerOutput(TypedDict, total=False):
+    initial_loss: float | None
+    best_loss: float | None
+    loss_curve: list[dict[str, Any]]
+    accepted: int
+    rejected: int
+    rejected_candidates: list[dict[str, Any]]
+    model_calls: Annotated[int, operator.add]
+    tokens: Annotated[int, operator.add]
+    stop_reason: str
+    final_version: int
+    metric: str
+
+
+class OptimizerState(OptimizerInput, OptimizerOutput, total=False):
+    run_id: str
+    samples: list[dict[str, Any]]  # batch and held-out interactions, each with its split
+    base_version: int  # the stored persona version this run builds on (its last accepted one)
+    best_persona: str
+    best_scores: list[dict[str, Any]]
+    candidate: str | None
+    critique: str | None
+    round: int  # 0: the stored persona; i: the candidate of iteration i
+    simulations: Annotated[list[dict[str, Any]], operator.add]
+    scores: list[dict[str, Any]]  # the current round's per-sample losses
+    stale: int  # iterations in a row without an accepted candidate

@@ -16,14 +16,16 @@ from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 
 from .. import prompts
+from ..errors import PersonaConflict
 from ..ids import validate_user_id
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
 from .episodic import EpisodicMemory
 from .knowledge import KnowledgeBase
 from .profile import summarise_profile
+from .runs import RunLog
 from .versions import Version, VersionedTexts
 
-COLLECTIONS = ("episodes", "profiles", "personas", "knowledge")
+COLLECTIONS = ("episodes", "profiles", "personas", "knowledge", "optimizer_runs")
 
 
 def initial_persona(user_id: str, profile: str | None) -> str:
@@ -46,6 +48,7 @@ class MemoryStore:
         self.profiles = VersionedTexts(cols["profiles"], "profile")
         self.personas = VersionedTexts(cols["personas"], "persona")
         self.knowledge = KnowledgeBase(cols["knowledge"])
+        self.runs = RunLog(cols["optimizer_runs"])
         self._lock = threading.Lock()
 
     @classmethod
@@ -79,6 +82,36 @@ class MemoryStore:
                     profile_version=profile.version if profile else 0,
                 )
             return current
+
+    def save_optimized_persona(
+        self, user_id: str, text: str, expected_parent: int, *, loss: float, critique: str, run_marker: str
+    ) -> Version:
+        """Store an optimizer's accepted persona, unless the stored persona moved on meanwhile.
+
+        ``expected_parent`` is the version the candidate was built from; if another writer (a
+        rollback, a manual edit, another optimization) stored a newer version, this raises
+        ``PersonaConflict`` rather than overwrite it. Re-running the same accept (a resumed run)
+        finds its own version, recognised by ``run_marker``, and returns it.
+        """
+        with self._lock:
+            latest = self.personas.latest(user_id)
+            if latest is not None and latest.extra.get("run_marker") == run_marker:
+                return latest
+            if latest is None or latest.version != expected_parent:
+                raise PersonaConflict(
+                    f"persona of {user_id!r} changed during optimization (now v{latest.version if latest else 0}, "
+                    f"expected v{expected_parent}); the candidate was not stored"
+                )
+            return self.personas.save(user_id, text, source="optimizer", parent=expected_parent, loss=loss,
+                                      critique=critique, run_marker=run_marker)
+
+    def rollback_persona(self, user_id: str, to_version: int) -> Version:
+        """Make version ``to_version`` current again, as a new version (history is never lost)."""
+        with self._lock:
+            target = self.personas.get(user_id, to_version)
+            current = self.personas.latest(user_id)
+            return self.personas.save(user_id, target.text, source="rollback", parent=current.version,
+                                      loss=target.loss, rolled_back_to=to_version)
 
     # --- semantic profile ----------------------------------------------------------------
     def profile_is_stale(self, user_id: str, every: int) -> bool:

@@ -1,0 +1,68 @@
+"""The optimizer graph: test-time persona alignment.
+
+    START → load_batch ─(Send, one per sample)→ simulate → compare → decide ─→ finish → END
+                                                  ↑                     │
+                                                  └── rewrite ← critique ┘
+
+``simulate`` is a subgraph holding the whole agent graph (drawn with ``xray``): each sample is
+re-answered under the round's persona with no memory writes and retrieval restricted to memories
+older than that sample. ``builder``/``graph`` follow the agent module's convention.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from langgraph.graph import END, START, StateGraph
+
+from ..context import Context
+from ..nodes import optimizer as nodes
+from ..resources import Resources
+from .agent import build_agent_graph
+from .state import (
+    OptimizerInput,
+    OptimizerOutput,
+    OptimizerState,
+    SimulationInput,
+    SimulationOutput,
+    SimulationState,
+)
+
+
+def build_simulation_graph(resources: Resources) -> StateGraph:
+    """The agent graph, plus a step that hands its answer back to the optimizer."""
+    builder = StateGraph(SimulationState, context_schema=Context, input_schema=SimulationInput,
+                         output_schema=SimulationOutput)
+    builder.add_node("agent", build_agent_graph(resources).compile())
+    builder.add_node("record_simulation", nodes.record_simulation)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "record_simulation")
+    builder.add_edge("record_simulation", END)
+    return builder
+
+
+def build_optimizer_graph(resources: Resources | None = None) -> StateGraph:
+    resources = resources or Resources()
+    bind = lambda fn: partial(fn, resources=resources)  # noqa: E731
+    builder = StateGraph(OptimizerState, context_schema=Context, input_schema=OptimizerInput,
+                         output_schema=OptimizerOutput)
+    builder.add_node("load_batch", bind(nodes.load_batch))
+    builder.add_node("simulate", build_simulation_graph(resources).compile())
+    builder.add_node("compare", bind(nodes.compare))
+    builder.add_node("decide", bind(nodes.decide))
+    builder.add_node("critique", bind(nodes.critique))
+    builder.add_node("rewrite", bind(nodes.rewrite))
+    builder.add_node("finish", bind(nodes.finish))
+    builder.add_edge(START, "load_batch")
+    builder.add_conditional_edges("load_batch", nodes.fan_out, ["simulate"])
+    builder.add_edge("simulate", "compare")
+    builder.add_edge("compare", "decide")
+    builder.add_conditional_edges("decide", nodes.route_after_decide, ["critique", "finish"])
+    builder.add_edge("critique", "rewrite")
+    builder.add_conditional_edges("rewrite", nodes.route_after_rewrite, ["simulate", "compare"])
+    builder.add_edge("finish", END)
+    return builder
+
+
+builder = build_optimizer_graph()
+graph = builder.compile(name="persona-optimizer")

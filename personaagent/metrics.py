@@ -1,0 +1,108 @@
+"""Per-sample losses for the optimizer: a number (lower is better) plus a textual loss that says
+what differed. Built in: exact match for labels, absolute error for ratings, an LLM judge for free
+text. Any callable ``(sample, answer) -> Score`` can stand in for them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from . import prompts
+from .errors import PersonaAgentError
+from .models import structured
+
+
+@dataclass
+class Score:
+    loss: float
+    feedback: str
+    model_calls: int = 0
+
+
+class Metric(Protocol):
+    def __call__(self, sample: dict[str, Any], answer: str) -> Score: ...
+
+
+_WORDS = re.compile(r"[^a-z0-9]+")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORDS.sub(" ", text.lower()).split())
+
+
+def first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def label_match(sample: dict[str, Any], answer: str) -> Score:
+    """0 when the answer's first line is the label, or names it as a whole phrase; else 1."""
+    wanted, said = _norm(sample["ground_truth"]), _norm(first_line(answer))
+    if wanted and (said == wanted or f" {wanted} " in f" {said} "):
+        return Score(0.0, "matched the user's choice")
+    return Score(1.0, f'answered "{first_line(answer)[:120]}" but the user wanted "{sample["ground_truth"]}"')
+
+
+def rating_error(sample: dict[str, Any], answer: str, worst: float = 4.5) -> Score:
+    """|predicted − true| for numeric ratings; an answer with no number costs ``worst``."""
+    truth = float(sample["ground_truth"])
+    found = _NUMBER.search(answer)
+    if not found:
+        return Score(worst, f"gave no rating; the user's rating was {truth:g}")
+    predicted = float(found.group())
+    error = abs(predicted - truth)
+    direction = "too high" if predicted > truth else "too low" if predicted < truth else "exact"
+    return Score(error, f"predicted {predicted:g}, the user's rating was {truth:g} ({direction})")
+
+
+class Judgement(BaseModel):
+    """How well an assistant's answer gives the user what they wanted."""
+
+    score: float = Field(description="0 = not at all what the user wanted, 1 = exactly what they wanted")
+    difference: str = Field(description="one sentence on what differs from what the user wanted")
+
+
+def make_judge(model: BaseChatModel) -> Metric:
+    """An LLM judge: loss = 1 − score in [0, 1], with the judge's sentence as the textual loss."""
+    judge = structured(model, Judgement)
+
+    def metric(sample: dict[str, Any], answer: str) -> Score:
+        verdict = judge.invoke([
+            SystemMessage(prompts.JUDGE_INSTRUCTION),
+            HumanMessage(prompts.JUDGE_INPUT.format(
+                query=sample["query"], wanted=sample["ground_truth"], answer=answer)),
+        ])
+        score = min(max(float(verdict.score), 0.0), 1.0)
+        return Score(1.0 - score, verdict.difference.strip() or "no reason given", model_calls=1)
+
+    return metric
+
+
+METRICS = ("auto", "label", "rating", "judge")
+
+
+def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
+    """Resolve ``auto``: numeric truths → rating; short truths (≤ 8 words) → label; else judge."""
+    if name not in METRICS:
+        raise PersonaAgentError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}")
+    if name != "auto":
+        return name
+    truths = [str(s["ground_truth"]) for s in samples]
+    if truths and all(_NUMBER.fullmatch(t.strip()) for t in truths):
+        return "rating"
+    if truths and all(len(t.split()) <= 8 for t in truths):
+        return "label"
+    return "judge"
+
+
+def build_metric(name: str, model_factory: Callable[[], BaseChatModel]) -> Metric:
+    if name == "label":
+        return label_match
+    if name == "rating":
+        return rating_error
+    return make_judge(model_factory())
