@@ -32,7 +32,7 @@ def cmd_demo(args) -> int:
     unknown = set(users) - set(SAMPLE_USERS)
     if unknown:
         raise PersonaAgentError(f"unknown sample user(s) {sorted(unknown)}; choose from {list(SAMPLE_USERS)}")
-    run_demo(Path(args.home), users, args.questions)
+    run_demo(Path(args.home), users, args.questions, optimize_iters=args.optimize_iters)
     return 0
 
 
@@ -71,6 +71,15 @@ def cmd_persona(args) -> int:
 
     user = validate_user_id(args.user)
     store = _store(args)
+    if args.persona_command == "rollback":
+        version = store.rollback_persona(user, args.to)
+        print(f"persona of {user} is now v{version.version} (a copy of v{args.to})")
+        return 0
+    if args.persona_command == "diff":
+        from .optimize import persona_diff
+
+        print(persona_diff(store, user, args.a, args.b) or f"v{args.a} and v{args.b} are identical")
+        return 0
     if args.persona_command == "show":
         version = store.personas.get(user, args.version) if args.version else store.personas.latest(user)
         if version is None:
@@ -90,10 +99,71 @@ def cmd_persona(args) -> int:
     return 0
 
 
+def cmd_optimize(args) -> int:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from tqdm import tqdm
+
+    from .ids import validate_user_id
+    from .optimize import run_optimizer
+    from .resources import Resources
+
+    user = validate_user_id(args.user)
+    inputs = {k: v for k, v in {
+        "batch_size": args.batch_size, "holdout_size": args.holdout, "max_iters": args.iters,
+        "patience": args.patience, "min_delta": args.min_delta, "max_calls": args.budget, "metric": args.metric,
+    }.items() if v is not None}
+    Path(args.home).mkdir(parents=True, exist_ok=True)
+    with SqliteSaver.from_conn_string(str(Path(args.home) / "optimizer.sqlite")) as saver, \
+            tqdm(total=(args.iters or 3) + 1, desc=f"optimize {user}", unit="iter", file=sys.stderr) as bar:
+        def progress(point):
+            bar.set_postfix_str(f"iter {point['iteration']}: loss {_num(point['loss'])} ({point['outcome']})")
+            bar.update(1)
+
+        summary = run_optimizer(_context(args), Resources(), inputs, saver, restart=args.restart,
+                                on_iteration=progress)
+    print(format_summary(summary))
+    return 0
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"metric: {summary.get('metric')}   stop: {summary.get('stop_reason')}   "
+             f"accepted: {summary.get('accepted')}   rejected: {summary.get('rejected')}   "
+             f"model calls: {summary.get('model_calls')}   tokens: {summary.get('tokens')}"]
+    for point in summary.get("loss_curve", []):
+        holdout = "" if point.get("holdout_loss") is None else f"  holdout {_num(point['holdout_loss'])}"
+        lines.append(f"  iter {point['iteration']}: loss {_num(point['loss'])}  (batch {_num(point['batch_loss'])}"
+                     f"{holdout})  {point['outcome']}")
+    lines.append(f"loss {_num(summary.get('initial_loss'))} → {_num(summary.get('best_loss'))}; "
+                 f"current persona v{summary.get('final_version')}")
+    return "\n".join(lines)
+
+
+def cmd_runs(args) -> int:
+    from datetime import datetime, timezone
+
+    from .ids import validate_user_id
+
+    runs = _store(args).runs.history(validate_user_id(args.user))
+    if not runs:
+        print(f"no optimization runs for {args.user}")
+    for run in runs:
+        when = datetime.fromtimestamp(run["started_at"], tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        s = run["summary"]
+        detail = f"  loss {s.get('initial_loss')} → {s.get('best_loss')}, {s.get('stop_reason')}" if s else ""
+        print(f"{when}  {run['trigger']:<9} {run['status']}{detail}")
+    return 0
+
+
 def cmd_chat(args) -> int:
     from .chat import run_chat
 
-    return run_chat(_context(args), Path(args.home), thread=args.thread)
+    context = _context(args)
+    context.optimize_every = args.optimize_every
+    return run_chat(context, Path(args.home), thread=args.thread)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,10 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="ingest three sample users and answer questions for each",
                           description="Ingest three sample users with different tastes into a fresh "
-                          "store under HOME/demo, show each initial persona, and answer new questions "
-                          "through the agent graph, showing retrieved memories and tool calls.")
+                          "store under HOME/demo, show each initial persona, answer new questions through "
+                          "the agent graph (showing retrieved memories and tool calls), optimize each "
+                          "persona, and answer the same questions again.")
     demo.add_argument("--users", help="comma-separated subset of maya,omar,lena (default: all three)")
     demo.add_argument("--questions", type=int, default=3, help="questions per user (default: 3)")
+    demo.add_argument("--optimize-iters", type=int, default=1,
+                      help="optimizer iterations per user before the questions are asked again (0: skip; default 1)")
     demo.set_defaults(func=cmd_demo)
 
     chat = sub.add_parser("chat", help="chat with the agent as a user (threads persist)",
@@ -123,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "/persona shows the current persona; /quit leaves.")
     chat.add_argument("--user", required=True, help="user id")
     chat.add_argument("--thread", help="thread id to continue (default: the user id)")
+    chat.add_argument("--optimize-every", type=int, default=0, metavar="K",
+                      help="optimize the persona in the background after K new labelled turns (default: off)")
     chat.set_defaults(func=cmd_chat)
 
     ingest = sub.add_parser("ingest", help="load a user's history (JSONL) or knowledge (JSONL/CSV)",
@@ -138,13 +213,40 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip summarising the profile and initial persona after the ingest")
     ingest.set_defaults(func=cmd_ingest)
 
-    persona = sub.add_parser("persona", help="show a user's persona and its version history")
+    optimize = sub.add_parser("optimize", help="optimize a user's persona on their latest labelled interactions",
+                              description="Test-time persona alignment: re-answer the user's latest labelled "
+                              "interactions under the current persona, critique the misses, rewrite the persona, "
+                              "and keep the rewrite only if the loss drops. An interrupted run resumes on the "
+                              "next call (state in HOME/optimizer.sqlite) unless --restart.")
+    optimize.add_argument("--user", required=True, help="user id")
+    optimize.add_argument("--batch-size", type=int, help="latest labelled interactions to align on (default 3)")
+    optimize.add_argument("--holdout", type=int, help="earlier labelled interactions used for acceptance (default 2)")
+    optimize.add_argument("--iters", type=int, help="maximum critique/rewrite iterations (default 3)")
+    optimize.add_argument("--patience", type=int, help="stop after this many rejected iterations in a row (default 2)")
+    optimize.add_argument("--min-delta", type=float, help="minimum loss improvement to accept (default 0.01)")
+    optimize.add_argument("--budget", type=int, help="model-call budget for the run (default: none)")
+    optimize.add_argument("--metric", choices=["auto", "label", "rating", "judge"], help="per-sample loss (default auto)")
+    optimize.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
+    optimize.set_defaults(func=cmd_optimize)
+
+    runs = sub.add_parser("runs", help="list a user's optimization runs (manual and background)")
+    runs.add_argument("--user", required=True, help="user id")
+    runs.set_defaults(func=cmd_runs)
+
+    persona = sub.add_parser("persona", help="show, list, diff or roll back a user's persona versions")
     persona_sub = persona.add_subparsers(dest="persona_command", required=True, metavar="ACTION")
     show = persona_sub.add_parser("show", help="print the current (or a given) persona version")
     show.add_argument("--user", required=True, help="user id")
     show.add_argument("--version", type=int, help="version number (default: current)")
     history = persona_sub.add_parser("history", help="list every persona version with source and loss")
     history.add_argument("--user", required=True, help="user id")
+    rollback = persona_sub.add_parser("rollback", help="make an earlier version current (as a new version)")
+    rollback.add_argument("--user", required=True, help="user id")
+    rollback.add_argument("--to", type=int, required=True, help="the version to restore")
+    diff = persona_sub.add_parser("diff", help="unified diff between two persona versions")
+    diff.add_argument("--user", required=True, help="user id")
+    diff.add_argument("a", type=int, help="older version")
+    diff.add_argument("b", type=int, help="newer version")
     persona.set_defaults(func=cmd_persona)
     return parser
 

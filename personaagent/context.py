@@ -67,6 +67,11 @@ class Context:
         default=10,
         metadata={"description": "Refresh the user's semantic profile after this many new interactions."},
     )
+    optimize_every: int = field(
+        default=0,
+        metadata={"description": "Optimize the persona in the background after this many new labelled "
+                  "interactions (0: never; run `personaagent optimize` instead)."},
+    )
     max_tool_rounds: int = field(
         default=1,
         metadata={"description": "Tool rounds per turn before the agent must answer. The first round is "

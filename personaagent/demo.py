@@ -1,9 +1,10 @@
 """`personaagent demo`: three sample users with different tastes, each answered by the agent graph.
 
 For each user: ingest their 20 labelled interactions and the shared item catalogue, summarise a
-profile, build the initial persona, then answer new questions while showing what the graph did
-(retrieved memories, tool calls, answer). The questions are asked with ``record=False`` so the
-demo's expected answers never enter memory.
+profile, build the initial persona, answer new questions while showing what the graph did
+(retrieved memories, tool calls, answer), optimize the persona on the user's latest labelled
+interactions, print the loss before and after and the persona diff, and answer the same questions
+again. Questions are asked with ``record=False`` so the expected answers never enter memory.
 """
 
 from __future__ import annotations
@@ -43,10 +44,16 @@ class DemoResult:
     user: str
     persona: str
     answers: list[dict] = field(default_factory=list)
+    optimization: dict | None = None
+    answers_after: list[dict] = field(default_factory=list)
 
     @property
     def hits(self) -> int:
         return sum(a["match"] for a in self.answers)
+
+    @property
+    def hits_after(self) -> int:
+        return sum(a["match"] for a in self.answers_after)
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -70,12 +77,49 @@ def _show_update(node: str, update: dict, say: Callable[[str], None]) -> None:
                 say(f"  tools: {message.name} returned {max(len(lines) - 2, 0)} line(s)")
 
 
+def _ask(graph, context: Context, questions: list[dict], say: Callable[[str], None]) -> list[dict]:
+    answers = []
+    for q in questions:
+        say(f"\n  Q: {q['query']}")
+        answer = ""
+        for chunk in graph.stream({"messages": [HumanMessage(q["query"])], "record": False},
+                                  context=context, stream_mode="updates"):
+            for node, update in chunk.items():
+                _show_update(node, update or {}, say)
+                if node == "update_memory":
+                    answer = update["answer"]
+        ok = matches(answer, q["expected"])
+        say(f"  A: {answer}\n  expected: {q['expected']}  {'✓' if ok else '✗'}")
+        answers.append({"query": q["query"], "answer": answer, "expected": q["expected"], "match": ok})
+    return answers
+
+
+def _optimize(context: Context, resources: Resources, iters: int, say: Callable[[str], None]) -> dict:
+    from .cli import format_summary
+    from .optimize import persona_diff, run_optimizer
+
+    say(f"\n  optimizing the persona ({iters} iteration(s) at most, batch 3, held-out 2)…")
+    start = resources.memory.current_persona(context.user_id).version
+    summary = run_optimizer(
+        context, resources, {"max_iters": iters, "batch_size": 3, "holdout_size": 2, "metric": "label"},
+        on_iteration=lambda p: say(f"    iteration {p['iteration']}: loss {p['loss']} ({p['outcome']})"),
+    )
+    say("\n".join("  " + line for line in format_summary(summary).splitlines()))
+    if summary["accepted"]:
+        say(_indent(persona_diff(resources.memory, context.user_id, start, summary["final_version"])))
+    else:
+        for rejected in summary.get("rejected_candidates", []):
+            say(f"  rejected candidate (loss {rejected['loss']}):\n{_indent(rejected['persona'])}")
+    return summary
+
+
 def run_demo(
     home: Path,
     users: tuple[str, ...] = SAMPLE_USERS,
     questions_per_user: int = 3,
     resources: Resources | None = None,
     say: Callable[[str], None] = print,
+    optimize_iters: int = 1,
 ) -> list[DemoResult]:
     """Run the demo in a fresh store under ``home/demo``; returns what each user got."""
     store_dir = Path(home) / "demo" / "chroma"
@@ -99,22 +143,19 @@ def run_demo(
         persona = memory.current_persona(user)
         say(f"  initial persona (v{persona.version}):\n{_indent(persona.text)}")
         result = DemoResult(user=user, persona=persona.text)
-        for q in questions[user][:questions_per_user]:
-            say(f"\n  Q: {q['query']}")
-            answer = ""
-            for chunk in graph.stream(
-                {"messages": [HumanMessage(q["query"])], "record": False},
-                context=context, stream_mode="updates",
-            ):
-                for node, update in chunk.items():
-                    _show_update(node, update or {}, say)
-                    if node == "update_memory":
-                        answer = update["answer"]
-            ok = matches(answer, q["expected"])
-            say(f"  A: {answer}\n  expected: {q['expected']}  {'✓' if ok else '✗'}")
-            result.answers.append({"query": q["query"], "answer": answer, "expected": q["expected"], "match": ok})
+        result.answers = _ask(graph, context, questions[user][:questions_per_user], say)
+        if optimize_iters > 0:
+            result.optimization = _optimize(context, resources, optimize_iters, say)
+            say(f"\n  the same questions under persona v{result.optimization['final_version']}:")
+            result.answers_after = _ask(graph, context, questions[user][:questions_per_user], say)
         results.append(result)
-    say("\n=== summary")
+    say("\n=== summary (answers naming the option that fits the user's tastes)")
     for r in results:
-        say(f"  {r.user}: {r.hits}/{len(r.answers)} answers name the option that fits the user's tastes")
+        line = f"  {r.user}: {r.hits}/{len(r.answers)} before"
+        if r.optimization:
+            o = r.optimization
+            line += (f", {r.hits_after}/{len(r.answers_after)} after optimization "
+                     f"(loss {o['initial_loss']} → {o['best_loss']}, {o['accepted']} accepted, "
+                     f"{o['rejected']} rejected, {o['model_calls']} model calls)")
+        say(line)
     return results

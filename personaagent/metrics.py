@@ -77,6 +77,8 @@ def make_judge(model: BaseChatModel) -> Metric:
             HumanMessage(prompts.JUDGE_INPUT.format(
                 query=sample["query"], wanted=sample["ground_truth"], answer=answer)),
         ])
+        if verdict is None:
+            raise PersonaAgentError("the judge model returned no structured verdict (score, difference)")
         score = min(max(float(verdict.score), 0.0), 1.0)
         return Score(1.0 - score, verdict.difference.strip() or "no reason given", model_calls=1)
 
@@ -87,7 +89,8 @@ METRICS = ("auto", "label", "rating", "judge")
 
 
 def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
-    """Resolve ``auto``: numeric truths → rating; short truths (≤ 8 words) → label; else judge."""
+    """Resolve ``auto``: numeric truths → rating; truths that are one of the options named in
+    their request, or short (≤ 8 words) → label; else judge."""
     if name not in METRICS:
         raise PersonaAgentError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}")
     if name != "auto":
@@ -95,7 +98,7 @@ def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
     truths = [str(s["ground_truth"]) for s in samples]
     if truths and all(_NUMBER.fullmatch(t.strip()) for t in truths):
         return "rating"
-    if truths and all(len(t.split()) <= 8 for t in truths):
+    if truths and all(t.lower() in str(s["query"]).lower() or len(t.split()) <= 8 for t, s in zip(truths, samples)):
         return "label"
     return "judge"
 

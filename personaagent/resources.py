@@ -25,6 +25,8 @@ class Resources:
     # The optimizer's per-sample loss: (sample, answer) -> metrics.Score or (loss, feedback).
     # None: the metric named in the optimizer's input (auto/label/rating/judge).
     metric: Callable[[dict[str, Any], str], Any] | None = None
+    # Where update_memory schedules background optimizations (None: the process-wide default).
+    scheduler: Any = None
 
     def memory_for(self, context: Context) -> MemoryStore:
         return self.memory or memory_for(context)

@@ -55,28 +55,38 @@ def test_knowledge_ingest(tmp_path, capsys):
     assert "stored 24 knowledge item(s) for maya" in capsys.readouterr().out
 
 
-def test_demo_runs_the_graph_for_each_user_on_a_scripted_model(tmp_path):
+def test_demo_runs_the_graph_and_the_optimizer_for_each_user(tmp_path):
     def respond(messages, kwargs):
+        system = messages[0].content
         if kwargs.get("tool_choice") == "search_history":
             return tool_call("search_history", query=messages[-1].content)
-        if "describe a person's taste" in messages[0].content:
+        if "describe a person's taste" in system:
             return "likes science fiction"
-        return messages[-1].content.split(":")[-1].split(" or ")[-1].rstrip("?").strip()  # last option
+        if system.startswith("You improve"):
+            return "- pick the first option"
+        if system.startswith("You rewrite"):
+            return "You are the assistant of this user. FIRST-OPTION persona."
+        options = messages[-1].content.split(":")[-1].rstrip("?").replace(" or ", ", ").split(", ")
+        return options[0].strip() if "FIRST-OPTION" in system else options[-1].strip()
 
     memory = MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction())
     lines: list[str] = []
-    results = run_demo(tmp_path, ("maya", "omar"), 2,
-                       Resources(memory=memory, agent_model=ScriptedChatModel(script=respond)), say=lines.append)
+    results = run_demo(tmp_path, ("maya", "omar"), 2, optimize_iters=1, say=lines.append,
+                       resources=Resources(memory=memory, agent_model=ScriptedChatModel(script=respond)))
     text = "\n".join(lines)
     assert [r.user for r in results] == ["maya", "omar"]
     assert "- movies: likes science fiction" in results[0].persona
-    assert text.count('reason → tool call search_history({"query":') == 4
+    assert text.count('reason → tool call search_history({"query":') == 8  # 2 users x 2 questions x 2 rounds
     assert "retrieve_memory: 4 memories, persona v1" in text
     for r in results:
-        for a, q in zip(r.answers, demo_questions()[r.user]):
+        assert r.optimization["loss_curve"][0]["outcome"] == "baseline"
+        assert len(r.optimization["loss_curve"]) == 2 and r.optimization["model_calls"] == 22
+        for a, q in zip(r.answers + r.answers_after, demo_questions()[r.user][:2] * 2):
             assert a["match"] == matches(a["answer"], q["expected"])
+        if r.optimization["accepted"]:
+            assert f"the same questions under persona v{r.optimization['final_version']}" in text
     assert memory.episodes.count("maya") == 20  # demo questions are not written to memory
-    assert "=== summary" in text
+    assert "optimizing the persona" in text and "after optimization (loss" in text
 
 
 def test_match_rule():

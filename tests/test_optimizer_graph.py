@@ -196,9 +196,11 @@ def test_no_labelled_interactions_is_a_clear_error(memory, context_for):
 def test_auto_metric_picks_label_and_rating(memory, context_for):
     from personaagent.metrics import choose_metric, label_match, rating_error
 
-    assert choose_metric("auto", [{"ground_truth": "4.5"}, {"ground_truth": "3"}]) == "rating"
-    assert choose_metric("auto", [{"ground_truth": "Blade Runner 2049"}]) == "label"
-    assert choose_metric("auto", [{"ground_truth": "a long free text answer " * 3}]) == "judge"
+    assert choose_metric("auto", [{"query": "q", "ground_truth": "4.5"}, {"query": "q", "ground_truth": "3"}]) == "rating"
+    assert choose_metric("auto", [{"query": "q", "ground_truth": "Blade Runner 2049"}]) == "label"
+    assert choose_metric("auto", [{"query": "q", "ground_truth": "a long free text answer " * 3}]) == "judge"
+    option = "a small acoustic folk night at the village hall"
+    assert choose_metric("auto", [{"query": f"Tonight: {option} or a rave?", "ground_truth": option}]) == "label"
     with pytest.raises(PersonaAgentError, match="unknown metric"):
         choose_metric("f1", [])
     assert label_match({"ground_truth": "Seoul"}, "seoul.\nBecause cities").loss == 0.0
@@ -213,6 +215,9 @@ def test_llm_judge_metric_uses_structured_output():
     judge_model = ScriptedChatModel(script=[tool_call("Judgement", score=0.8, difference="a bit long")])
     score = make_judge(judge_model)({"query": "q", "ground_truth": "short answer"}, "a long answer")
     assert (round(score.loss, 6), score.feedback, score.model_calls) == (0.2, "a bit long", 1)
+    silent = ScriptedChatModel(script=["I refuse to call tools"])
+    with pytest.raises(PersonaAgentError, match="no structured verdict"):
+        make_judge(silent)({"query": "q", "ground_truth": "x"}, "y")
 
 
 def test_topology_snapshot():

@@ -1,5 +1,6 @@
 """update_memory: write the interaction (with its ground truth or feedback, when given) to
-episodic memory and refresh the semantic profile every ``profile_every`` interactions."""
+episodic memory, refresh the semantic profile every ``profile_every`` interactions, and schedule a
+background persona optimization after ``optimize_every`` new labelled ones (the turn never waits)."""
 
 from __future__ import annotations
 
@@ -34,4 +35,8 @@ def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Re
     memory.episodes.add([item])
     if memory.profile_is_stale(ctx.user_id, ctx.profile_every):
         memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx))
+    if item.labelled:
+        from ..optimize import maybe_schedule  # the optimizer graph builds on this one
+
+        maybe_schedule(ctx, resources)
     return {"answer": answer, "interaction_id": item.id, **TURN_RESET}

@@ -1,0 +1,102 @@
+import threading
+import time
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from personaagent.cli import main
+from personaagent.context import Context
+from personaagent.graphs.agent import build_agent_graph
+from personaagent.memory import Interaction, MemoryStore
+from personaagent.optimize import OptimizationScheduler, labelled_since_last_run
+from personaagent.resources import Resources
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, tool_call
+
+
+def responder(good_word="GOOD"):
+    def respond(messages, kwargs):
+        system = messages[0].content
+        if kwargs.get("tool_choice") == "search_history":
+            return tool_call("search_history", query=messages[-1].content)
+        if system.startswith("You improve"):
+            return "- be specific"
+        if system.startswith("You rewrite"):
+            return f"You are the assistant of this user. {good_word}"
+        return "RIGHT" if good_word in system.split("## Retrieved")[0] else "WRONG"
+
+    return respond
+
+
+def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys):
+    model = ScriptedChatModel(script=responder())
+    monkeypatch.setattr(Resources, "agent_model_for", lambda self, ctx: model)
+    monkeypatch.setattr(Resources, "optimizer_model_for", lambda self, ctx: model)
+    store = MemoryStore.open(tmp_path / "chroma")
+    store.episodes.add([Interaction(user_id="alice", query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
+                        for n in range(5)])
+    home = str(tmp_path)
+    assert main(["--home", home, "optimize", "--user", "alice", "--iters", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "metric: label   stop: no_failures   accepted: 1   rejected: 0" in out
+    assert "iter 0: loss 1.000  (batch 1.000  holdout 1.000)  baseline" in out
+    assert "loss 1.000 → 0.000; current persona v2" in out
+    assert main(["--home", home, "persona", "diff", "--user", "alice", "1", "2"]) == 0
+    diff = capsys.readouterr().out
+    assert "--- alice v1" in diff and "+You are the assistant of this user. GOOD" in diff
+    assert main(["--home", home, "persona", "rollback", "--user", "alice", "--to", "1"]) == 0
+    assert "now v3 (a copy of v1)" in capsys.readouterr().out
+    assert store.personas.latest("alice").text == store.personas.get("alice", 1).text
+    assert main(["--home", home, "persona", "rollback", "--user", "alice", "--to", "8"]) == 2
+    assert "persona version 8 does not exist" in capsys.readouterr().err
+    assert main(["--home", home, "runs", "--user", "alice"]) == 0
+    assert "manual    finished  loss 1.0 → 0.0, no_failures" in capsys.readouterr().out
+
+
+def test_optimize_without_labels_fails_clearly(tmp_path, capsys):
+    assert main(["--home", str(tmp_path), "optimize", "--user", "nobody"]) == 2
+    assert "no labelled interactions" in capsys.readouterr().err
+
+
+def test_labelled_turns_schedule_one_debounced_background_run(tmp_path):
+    memory = MemoryStore.open(tmp_path / "chroma", embedder=HashEmbeddingFunction())
+    release = threading.Event()
+    inner = responder()
+
+    def respond(messages, kwargs):
+        if messages[0].content.startswith("You improve"):
+            release.wait(10)  # the optimization blocks here until the chat turns are done
+        return inner(messages, kwargs)
+
+    scheduler = OptimizationScheduler(debounce_s=0.05)
+    resources = Resources(memory=memory, agent_model=ScriptedChatModel(script=respond), scheduler=scheduler)
+    graph = build_agent_graph(resources).compile()
+    ctx = Context(user_id="alice", chroma_path=str(tmp_path / "chroma"), optimize_every=2, profile_every=1000)
+    for n in range(4):
+        graph.invoke({"messages": [HumanMessage(f"question {n}")], "ground_truth": "RIGHT"}, context=ctx)
+    # the turns returned while the optimization is still blocked: it runs off the response path
+    deadline = time.monotonic() + 10
+    while not memory.runs.history("alice") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runs = memory.runs.history("alice")
+    assert [r["status"] for r in runs] == ["running"] and runs[0]["trigger"] == "scheduled"
+    release.set()
+    scheduler.wait(timeout=30)
+    runs = memory.runs.history("alice")
+    assert [r["status"] for r in runs] == ["finished"]  # turns 2, 3 and 4 were debounced into one run
+    assert memory.personas.latest("alice").source == "optimizer"
+    assert labelled_since_last_run(memory, "alice") == 0
+
+
+def test_failed_background_run_is_marked_in_the_run_log(tmp_path):
+    memory = MemoryStore.open(tmp_path / "chroma", embedder=HashEmbeddingFunction())
+    memory.episodes.add([Interaction(user_id="bob", query="q", ground_truth="RIGHT", timestamp=1.0)])
+
+    def broken(messages, kwargs):
+        raise RuntimeError("endpoint down")
+
+    scheduler = OptimizationScheduler(debounce_s=0)
+    ctx = Context(user_id="bob", chroma_path=str(tmp_path / "chroma"))
+    future = scheduler.schedule(ctx, Resources(memory=memory, agent_model=ScriptedChatModel(script=broken)))
+    with pytest.raises(RuntimeError, match="endpoint down"):
+        future.result(timeout=30)
+    assert memory.runs.history("bob")[0]["status"] == "failed: endpoint down"
