@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from .context import Context
 from .graphs.optimizer import build_optimizer_graph
+from .graphs.state import OptimizerOutput
 from .memory.store import MemoryStore
 from .resources import Resources
 
@@ -50,7 +51,8 @@ def run_optimizer(
         decided = chunk.get("decide")
         if decided and on_iteration:
             on_iteration(decided["loss_curve"][-1])
-    return graph.get_state(config).values
+    values = graph.get_state(config).values
+    return {key: values[key] for key in OptimizerOutput.__annotations__ if key in values}
 
 
 def persona_diff(memory: MemoryStore, user_id: str, a: int, b: int) -> str:

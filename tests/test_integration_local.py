@@ -58,3 +58,25 @@ def test_server_stops_when_the_process_that_started_it_exits():
             return
         time.sleep(0.2)
     pytest.fail(f"llama.cpp server {pid} still running after its parent exited")
+
+
+def test_one_optimizer_iteration_on_the_embedded_model(server, tmp_path):
+    from personaagent.optimize import run_optimizer
+
+    memory = MemoryStore.open(tmp_path / "chroma")
+    memory.episodes.add(read_history("maya", demo_file("maya.jsonl")))
+    before = memory.current_persona("maya")
+    summary = run_optimizer(Context(user_id="maya"), Resources(memory=memory),
+                            {"max_iters": 1, "batch_size": 3, "holdout_size": 1, "metric": "label"})
+    outcomes = [p["outcome"] for p in summary["loss_curve"]]
+    print(f"\nembedded optimizer: {outcomes}, loss {summary['initial_loss']} -> {summary['best_loss']}, "
+          f"{summary['model_calls']} model calls, stop: {summary['stop_reason']}")
+    assert outcomes[0] == "baseline" and summary["model_calls"] >= 8
+    latest = memory.personas.latest("maya")
+    if summary["accepted"]:
+        assert latest.source == "optimizer" and latest.loss < summary["initial_loss"] and latest.parent == before.version
+    elif summary["stop_reason"] == "no_failures":
+        assert latest.version == before.version and summary["initial_loss"] == 0
+    else:
+        assert outcomes[1].startswith("rejected") and latest.version == before.version
+        assert summary["rejected"] == 1

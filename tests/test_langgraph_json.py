@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_langgraph_json_graphs_import_and_have_no_checkpointer():
     config = json.loads((ROOT / "langgraph.json").read_text())
-    assert "agent" in config["graphs"]
+    assert set(config["graphs"]) == {"agent", "optimizer"}
     for spec in config["graphs"].values():
         module, attr = spec.split(":")
         graph = getattr(importlib.import_module(module), attr)

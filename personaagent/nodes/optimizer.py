@@ -71,7 +71,7 @@ def fan_out(state: OptimizerState) -> list[Send]:
 def record_simulation(state: SimulationState) -> dict:
     """Inside the simulate subgraph, after the agent: keep what the optimizer needs."""
     tool_outputs = [m.text for m in state.get("messages", []) if m.type == "tool"]
-    return {"simulations": [{**state["sample"], "answer": state.get("answer", ""),
+    return {"simulations": [{**state["sample"], "answer": state.get("answer", ""), "calls": state.get("model_calls", 0),
                              "retrieved": state.get("retrieved", []), "tool_outputs": tool_outputs}]}
 
 
@@ -142,7 +142,7 @@ def decide(state: OptimizerState, runtime: Runtime[Context], *, resources: Resou
             "persona": (state.get("candidate") or "")[:400],
         }]
         point["outcome"] = "rejected" if state.get("candidate") else "rejected (empty rewrite)"
-    round_calls = sum(1 for s in state["simulations"] if s["round"] == round_) * 2
+    round_calls = sum(s["calls"] for s in state["simulations"] if s["round"] == round_)
     stop = _stop_reason(state, best_loss, stale, state.get("model_calls", 0), round_calls)
     return update | {"stale": stale, "loss_curve": state["loss_curve"] + [point], "stop_reason": stop}
 
