@@ -48,13 +48,39 @@ def label_match(sample: dict[str, Any], answer: str) -> Score:
     return Score(1.0, f'answered "{first_line(answer)[:120]}" but the user wanted "{sample["ground_truth"]}"')
 
 
+_LETTER = re.compile(r"(?<![A-Za-z])([A-D])(?![A-Za-z])")
+
+
+def chosen_letter(answer: str) -> str | None:
+    """The first standalone option letter A–D in the answer ("B", "(B)", "B.", "Option B")."""
+    found = _LETTER.search(answer)
+    return found.group(1) if found else None
+
+
+def choice_match(sample: dict[str, Any], answer: str) -> Score:
+    """Multiple choice: 0 when the first option letter in the answer is the right one; else 1."""
+    letter = chosen_letter(answer)
+    if letter == sample["ground_truth"]:
+        return Score(0.0, "picked the option the user wanted")
+    said = f"picked {letter}" if letter else f'named no option letter ("{first_line(answer)[:80]}")'
+    return Score(1.0, f'{said}; the user wanted {sample["ground_truth"]}')
+
+
+def predicted_rating(answer: str, low: float = 0.5, high: float = 5.0) -> float | None:
+    """The first number in the answer that lies on the rating scale (a year in a title is not)."""
+    for found in _NUMBER.finditer(answer):
+        value = float(found.group())
+        if low <= value <= high:
+            return value
+    return None
+
+
 def rating_error(sample: dict[str, Any], answer: str, worst: float = 4.5) -> Score:
-    """|predicted − true| for numeric ratings; an answer with no number costs ``worst``."""
+    """|predicted − true| for ratings on a 0.5–5 scale; an answer with no rating costs ``worst``."""
     truth = float(sample["ground_truth"])
-    found = _NUMBER.search(answer)
-    if not found:
+    predicted = predicted_rating(answer)
+    if predicted is None:
         return Score(worst, f"gave no rating; the user's rating was {truth:g}")
-    predicted = float(found.group())
     error = abs(predicted - truth)
     direction = "too high" if predicted > truth else "too low" if predicted < truth else "exact"
     return Score(error, f"predicted {predicted:g}, the user's rating was {truth:g} ({direction})")
@@ -85,7 +111,7 @@ def make_judge(model: BaseChatModel) -> Metric:
     return metric
 
 
-METRICS = ("auto", "label", "rating", "judge")
+METRICS = ("auto", "label", "choice", "rating", "judge")
 
 
 def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
@@ -108,4 +134,6 @@ def build_metric(name: str, model_factory: Callable[[], BaseChatModel]) -> Metri
         return label_match
     if name == "rating":
         return rating_error
+    if name == "choice":
+        return choice_match
     return make_judge(model_factory())

@@ -25,6 +25,7 @@ class ModelSettings:
     temperature: float = 0.0
     timeout_s: float = 120.0
     max_retries: int = 2
+    max_tokens: int = 768  # bounds every reply (a persona rewrite is at most ~600 tokens)
 
     @property
     def is_remote(self) -> bool:
@@ -46,6 +47,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
             temperature=settings.temperature,
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
+            max_tokens=settings.max_tokens,
         )
     from .local_model import ensure_local_server
 
@@ -57,6 +59,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         temperature=settings.temperature,
         timeout=settings.timeout_s,
         max_retries=settings.max_retries,
+        max_tokens=settings.max_tokens,
     )
 
 

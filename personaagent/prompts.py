@@ -104,3 +104,13 @@ Feedback:
 {critique}
 
 Write the improved persona."""
+
+# Evaluation ladder. The non-personalized rung: no memory, no persona.
+GENERIC_ASSISTANT = """You are a helpful assistant. Answer the request directly and briefly."""
+
+# The memory-only rung: retrieval and tools, under a fixed persona that knows nothing of the user.
+GENERIC_PERSONA = """You are a helpful personal assistant.
+- Use what the retrieved history shows about this user when it is relevant.
+- When the request lists options, reply with exactly one option, copied as written.
+
+""" + TOOL_RULES

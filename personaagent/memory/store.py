@@ -69,6 +69,13 @@ class MemoryStore:
             client = chromadb.PersistentClient(path=str(path), settings=settings)
         return cls(client, embedder)
 
+    def forget_user(self, user_id: str) -> None:
+        """Delete every row of ``user_id`` in every collection."""
+        where = {"user_id": validate_user_id(user_id)}
+        for collection in (self.episodes.collection, self.profiles.collection, self.personas.collection,
+                           self.knowledge.collection, self.runs.collection):
+            collection.delete(where=where)
+
     # --- persona -------------------------------------------------------------------------
     def current_persona(self, user_id: str) -> Version:
         """The user's current persona; the first call creates the initial one from the profile."""

@@ -1,0 +1,1 @@
+"""`personaagent eval`: the ablation ladder on MovieLens, PrefEval and LaMP-format data."""

@@ -1,0 +1,120 @@
+"""PrefEval (Zhao et al., ICLR 2025) as a 4-way multiple-choice task per preference record.
+
+The preference is the user's history in one of three forms: the ``explicit`` statement, the
+``choice`` conversation (the user picked one of four offered options: a labelled interaction the
+optimizer can align on), or the ``persona`` conversation (several turns that imply it; nothing
+labelled, so the alignment rung is not applicable). The test item is the benchmark question with
+its four options shuffled by a fixed seed (the files list the aligned option first). The four
+folders are index-aligned: record i of a topic is the same preference in each.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from ..memory.episodic import Interaction
+from .types import DatasetError, EvalItem, EvalUser
+
+FORMS = ("explicit", "choice", "persona")
+LETTERS = "ABCD"
+FOLDERS = {"explicit": "explicit_preference", "choice": "implicit_preference/choice-based",
+           "persona": "implicit_preference/persona-driven"}
+T0 = 1_700_000_000.0  # synthetic times: history turns first, the test question after them
+
+
+def mcq_query(question: str, options: list[str]) -> str:
+    lines = "\n".join(f"{letter}. {option}" for letter, option in zip(LETTERS, options))
+    return f"{question}\n\nOptions:\n{lines}\nAnswer with the letter of the option that suits me best."
+
+
+def shuffled(options: list[str], seed: int, key: str) -> tuple[list[str], str]:
+    """The options in a fixed pseudo-random order, and the letter the first (aligned) one got."""
+    if len(options) != 4:
+        raise DatasetError(f"{key}: expected 4 options, found {len(options)}")
+    order = list(range(4))
+    random.Random(f"{seed}:{key}").shuffle(order)
+    return [options[i] for i in order], LETTERS[order.index(0)]
+
+
+def _load(path: Path) -> list[dict]:
+    if not path.exists():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: expected a list of records")
+    return data
+
+
+def _field(record: dict, key: str, where: str):
+    if key not in record:
+        raise DatasetError(f"{where}: missing field {key!r}")
+    return record[key]
+
+
+def _history(form: str, record: dict, user: str, seed: int, where: str) -> list[Interaction]:
+    def item(n, **kw):
+        return Interaction(user_id=user, timestamp=T0 + n, source="ingest", metadata={"domain": "preferences"}, **kw)
+
+    if form == "explicit":
+        return [item(0, query=_field(record, "preference", where), answer="Noted, I will keep that in mind.")]
+    conv = _field(record, "conversation", where)
+    if form == "choice":
+        options, aligned = _field(record, "options", where), _field(record, "aligned_op", where)
+        offered = _field(conv, "assistant_options", where)
+        # Letters follow the order the assistant offered them in, so "option 4" in the user's
+        # reply is D; options missing from that text fall back to the seeded shuffle.
+        if all(o in offered for o in options) and aligned in options:
+            options = sorted(options, key=offered.find)
+            letter = LETTERS[options.index(aligned)]
+        else:
+            options, letter = shuffled(options, seed, f"{where}:history")
+        return [item(0, query=mcq_query(_field(conv, "query", where), options), ground_truth=letter,
+                     feedback=_field(conv, "user_selection", where))]
+    turns = sorted((k for k in conv if k.isdigit()), key=int)
+    if not turns:
+        raise DatasetError(f"{where}: the conversation has no turns")
+    return [item(n, query=conv[k]["user"], answer=conv[k]["assistant"]) for n, k in enumerate(turns)]
+
+
+def load_prefeval(
+    root: str | Path, *, form: str = "choice", n_records: int = 40, seed: int = 0, topics: list[str] | None = None,
+) -> list[EvalUser]:
+    """``n_records`` records spread round-robin over the topics (seeded), one EvalUser each."""
+    if form not in FORMS:
+        raise DatasetError(f"unknown PrefEval form {form!r}; choose one of {', '.join(FORMS)}")
+    root = Path(root)
+    all_topics = sorted(p.stem for p in (root / "mcq_options").glob("*.json") if " " not in p.stem)
+    if not all_topics:
+        raise DatasetError(f"{root / 'mcq_options'}: no topic files found (expected PrefEval benchmark_dataset)")
+    unknown = sorted(set(topics or []) - set(all_topics))
+    if unknown:
+        raise DatasetError(f"unknown PrefEval topic(s) {unknown}")
+    rng = random.Random(seed)
+    queues = {}
+    for topic in topics or all_topics:
+        indices = list(range(len(_load(root / "mcq_options" / f"{topic}.json"))))
+        rng.shuffle(indices)
+        queues[topic] = indices
+    picked: list[tuple[str, int]] = []
+    while len(picked) < n_records and any(queues.values()):
+        for topic, queue in queues.items():
+            if queue and len(picked) < n_records:
+                picked.append((topic, queue.pop(0)))
+    users = []
+    for topic, i in picked:
+        mcq = _load(root / "mcq_options" / f"{topic}.json")[i]
+        history_record = _load(root / FOLDERS[form] / f"{topic}.json")[i]
+        where = f"{FOLDERS[form]}/{topic}.json[{i}]"
+        user = f"pe-{form}-{topic}-{i}"
+        options, letter = shuffled(_field(mcq, "classification_task_options", f"mcq_options/{topic}.json[{i}]"), seed, where)
+        history = _history(form, history_record, user, seed, where)
+        test = EvalItem(id=user, query=mcq_query(_field(mcq, "question", where), options), ground_truth=letter,
+                        timestamp=T0 + 100, attributes={"topic": topic, "index": i})
+        users.append(EvalUser(user_id=user, history=history, test=[test], metric="choice", attribute=topic,
+                              alignment_applicable=form == "choice", extra={"preference": mcq.get("preference", "")}))
+    return users

@@ -1,0 +1,42 @@
+"""What every evaluation dataset loader produces, whatever its source format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PersonaAgentError
+from ..memory.episodic import Interaction
+
+
+class DatasetError(PersonaAgentError, ValueError):
+    """A dataset file is missing, malformed, or inconsistent; the message names file and problem."""
+
+
+@dataclass
+class EvalItem:
+    """One test question for a user, with what the user really wanted."""
+
+    id: str
+    query: str
+    ground_truth: str
+    timestamp: float
+    attributes: dict[str, Any] = field(default_factory=dict)  # e.g. {"topic": ..., "options": [...]}
+
+
+@dataclass
+class EvalUser:
+    """One user of an evaluation: the history that becomes their memory, and their test items.
+
+    ``history`` is ingested into episodic memory (oldest first). Its labelled interactions are what
+    the optimizer aligns on (the latest N, with the H before them held out). Every test item is
+    later than every history interaction, so nothing of the test set is retrievable.
+    """
+
+    user_id: str
+    history: list[Interaction]
+    test: list[EvalItem]
+    metric: str  # "rating" (MAE/RMSE) or "label" (accuracy)
+    attribute: str = ""  # colours the persona map: favourite genre, PrefEval topic, LaMP task …
+    alignment_applicable: bool = True  # False when the history has no labelled interaction
+    extra: dict[str, Any] = field(default_factory=dict)
