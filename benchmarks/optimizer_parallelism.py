@@ -25,18 +25,11 @@ from personaagent.graphs.optimizer import build_optimizer_graph  # noqa: E402
 from personaagent.memory import Interaction, MemoryStore  # noqa: E402
 from personaagent.metrics import Score  # noqa: E402
 from personaagent.resources import Resources  # noqa: E402
-from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, tool_call  # noqa: E402
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script  # noqa: E402
 
 
-def respond(messages, kwargs):
-    system = messages[0].content
-    if kwargs.get("tool_choice") == "search_history":
-        return tool_call("search_history", query=messages[-1].content)
-    if system.startswith("You improve"):
-        return "- be more specific"
-    if system.startswith("You rewrite"):
-        return "You are the assistant of this user. Still not right."
-    return "WRONG"  # never right: every iteration is rejected, so the run does all its iterations
+# Never right: every iteration is rejected, so the run does all its iterations.
+respond = persona_agent_script("WRONG")
 
 
 def run_once(latency: float, batch: int, iters: int, max_concurrency: int | None) -> dict:

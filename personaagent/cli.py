@@ -203,7 +203,8 @@ def cmd_eval(args) -> int:
     from .resources import Resources
 
     out = Path(args.out or Path("results") / args.dataset)
-    report = run_eval(users, out, Resources(), settings, meta, concurrency=args.concurrency)
+    report = run_eval(users, out, Resources(), settings, meta, concurrency=args.concurrency,
+                      report_only=args.report_only)
     print((out / "report.md").read_text())
     return 0 if report else 1
 
@@ -303,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--iters", type=int, default=2, help="optimizer iterations at most (default 2)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
     ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,full")
+    ev.add_argument("--report-only", action="store_true",
+                    help="run nothing: write the report from the users already finished (cached) in --out")
     ev.set_defaults(func=cmd_eval)
 
     runs = sub.add_parser("runs", help="list a user's optimization runs (manual and background)")

@@ -101,3 +101,38 @@ class HashEmbeddingFunction(EmbeddingFunction[Documents]):
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> "HashEmbeddingFunction":
         return HashEmbeddingFunction(**config)
+
+
+def _role_prefix(template: str) -> str:
+    return template.split("{")[0][:40]
+
+
+def persona_agent_script(
+    answer: str | Callable[[str, list[BaseMessage]], str],
+    *,
+    profile: str = "likes what they chose before",
+    critique: str = "- say more about this user's tastes",
+    rewrite: str | list[str] = "You are the assistant of this user.",
+) -> Responder:
+    """A ``ScriptedChatModel`` script that plays every role PersonaAgent gives a model: the forced
+    ``search_history`` call (with the request as query), a profile line, the critique, the rewrite
+    (a list is used in order, its last entry repeating) and the answer (text, or a function of the
+    system prompt and the messages)."""
+    from . import prompts
+    from .tools import HISTORY_TOOL
+
+    rewrites = [rewrite] if isinstance(rewrite, str) else list(rewrite)
+    roles = {_role_prefix(prompts.PROFILE_INSTRUCTION): lambda: profile,
+             _role_prefix(prompts.CRITIQUE_INSTRUCTION): lambda: critique,
+             _role_prefix(prompts.REWRITE_INSTRUCTION): lambda: rewrites.pop(0) if len(rewrites) > 1 else rewrites[0]}
+
+    def respond(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Reply:
+        system = str(messages[0].content) if messages else ""
+        if kwargs.get("tool_choice") == HISTORY_TOOL:
+            return tool_call(HISTORY_TOOL, query=str(messages[-1].content))
+        for prefix, reply in roles.items():
+            if system.startswith(prefix):
+                return reply()
+        return answer(system, messages) if callable(answer) else answer
+
+    return respond

@@ -10,20 +10,14 @@ from personaagent.errors import InvalidUserId, PersonaAgentError
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction
 from personaagent.resources import Resources
-from personaagent.testing import ScriptedChatModel, tool_call
+from personaagent.testing import ScriptedChatModel, persona_agent_script, tool_call
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "agent_graph.mmd"
 
 
 def answering(answer: str):
     """A model that calls search_history with the request when forced to, then answers."""
-
-    def respond(messages, kwargs):
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query=messages[-1].content)
-        return answer
-
-    return respond
+    return persona_agent_script(answer)
 
 
 def compile_graph(memory, model):
@@ -134,14 +128,7 @@ def test_more_tool_rounds_when_allowed_then_answer(seeded, context_for):
 
 
 def test_profile_refreshes_every_k_interactions(memory, context_for):
-    def respond(messages, kwargs):
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query="q")
-        if "describe a person's taste" in messages[0].content:
-            return "likes quick answers"
-        return "answer"
-
-    graph = compile_graph(memory, ScriptedChatModel(script=respond))
+    graph = compile_graph(memory, ScriptedChatModel(script=persona_agent_script("answer", profile="likes quick answers")))
     for n in range(3):
         ask(graph, context_for("alice", profile_every=2), f"question {n}")
     profiles = memory.profiles.history("alice")

@@ -8,7 +8,7 @@ from personaagent.cli import build_parser, main
 from personaagent.demo import demo_file, demo_questions, matches, run_demo
 from personaagent.memory import MemoryStore
 from personaagent.resources import Resources
-from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, tool_call
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 
 @pytest.mark.parametrize("argv", [[], ["demo"], ["chat"], ["ingest"], ["persona"], ["persona", "show"], ["persona", "history"]])
@@ -56,18 +56,12 @@ def test_knowledge_ingest(tmp_path, capsys):
 
 
 def test_demo_runs_the_graph_and_the_optimizer_for_each_user(tmp_path):
-    def respond(messages, kwargs):
-        system = messages[0].content
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query=messages[-1].content)
-        if "describe a person's taste" in system:
-            return "likes science fiction"
-        if system.startswith("You improve"):
-            return "- pick the first option"
-        if system.startswith("You rewrite"):
-            return "You are the assistant of this user. FIRST-OPTION persona."
+    def pick(system, messages):
         options = messages[-1].content.split(":")[-1].rstrip("?").replace(" or ", ", ").split(", ")
         return options[0].strip() if "FIRST-OPTION" in system else options[-1].strip()
+
+    respond = persona_agent_script(pick, profile="likes science fiction",
+                                   rewrite="You are the assistant of this user. FIRST-OPTION persona.")
 
     memory = MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction())
     lines: list[str] = []

@@ -13,7 +13,7 @@ from personaagent.eval.types import DatasetError
 from personaagent.memory import MemoryStore
 from personaagent.metrics import choice_match, predicted_rating
 from personaagent.resources import Resources
-from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, tool_call
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone): real-data tests skip")
@@ -106,19 +106,9 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     _write_movielens(tmp_path / "ml")
     users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
 
-    def respond(messages, kwargs):
-        system = messages[0].content
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query=messages[-1].content)
-        if "describe a person's taste" in system:
-            return "likes comedies"
-        if system.startswith("You improve"):
-            return "- rate higher"
-        if system.startswith("You rewrite"):
-            return "You are the assistant of this user. They rate generously."
-        return "4" if "generously" in system else "3"
-
-    model = ScriptedChatModel(script=respond)
+    model = ScriptedChatModel(script=persona_agent_script(
+        lambda system, messages: "4" if "generously" in system else "3",
+        rewrite="You are the assistant of this user. They rate generously."))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "tiny", "command": "test", "model": "scripted", "metric": "rating", "settings": "s"}
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
@@ -136,3 +126,6 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     calls = len(model.calls)
     run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
     assert len(model.calls) == calls  # finished users come from the cache
+    (tmp_path / "out" / "users" / "ml-2.json").unlink()
+    partial = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta, report_only=True)
+    assert len(model.calls) == calls and partial["users"] == 1 and partial["finished_users"] == "1 of 2"

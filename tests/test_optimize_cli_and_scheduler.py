@@ -10,21 +10,13 @@ from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction, MemoryStore
 from personaagent.optimize import OptimizationScheduler, labelled_since_last_run
 from personaagent.resources import Resources
-from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, tool_call
+from personaagent import prompts
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 
-def responder(good_word="GOOD"):
-    def respond(messages, kwargs):
-        system = messages[0].content
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query=messages[-1].content)
-        if system.startswith("You improve"):
-            return "- be specific"
-        if system.startswith("You rewrite"):
-            return f"You are the assistant of this user. {good_word}"
-        return "RIGHT" if good_word in system.split("## Retrieved")[0] else "WRONG"
-
-    return respond
+def responder():
+    return persona_agent_script(lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG",
+                                critique="- be specific", rewrite="You are the assistant of this user. GOOD")
 
 
 def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys):
@@ -63,7 +55,7 @@ def test_labelled_turns_schedule_one_debounced_background_run(tmp_path):
     inner = responder()
 
     def respond(messages, kwargs):
-        if messages[0].content.startswith("You improve"):
+        if messages[0].content.startswith(prompts.CRITIQUE_INSTRUCTION[:30]):
             release.wait(10)  # the optimization blocks here until the chat turns are done
         return inner(messages, kwargs)
 

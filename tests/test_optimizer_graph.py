@@ -12,7 +12,7 @@ from personaagent.graphs.optimizer import build_optimizer_graph
 from personaagent.memory import Interaction
 from personaagent.metrics import Score
 from personaagent.resources import Resources
-from personaagent.testing import ScriptedChatModel, tool_call
+from personaagent.testing import ScriptedChatModel, persona_agent_script, tool_call
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "optimizer_graph.mmd"
 
@@ -20,21 +20,11 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "optimizer_graph.mmd"
 def scripted(rewrites, answer_for=None):
     """Agent answers 'RIGHT' when the persona holds the word GOOD, else 'WRONG'. Critiques are
     fixed; rewrites come from ``rewrites`` in order (the last one repeats)."""
-    pending = list(rewrites)
-
-    def respond(messages, kwargs):
-        system = messages[0].content
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query=messages[-1].content)
-        if system.startswith("You improve"):
-            return "- mention what the user likes"
-        if system.startswith("You rewrite"):
-            return pending.pop(0) if len(pending) > 1 else pending[0]
-        if answer_for:
-            return answer_for(system, messages)
+    def default(system, messages):
         return "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG"
 
-    return ScriptedChatModel(script=respond)
+    return ScriptedChatModel(script=persona_agent_script(
+        answer_for or default, critique="- mention what the user likes", rewrite=rewrites))
 
 
 def right_metric(sample, answer):
@@ -141,7 +131,7 @@ def test_resume_after_an_exception_mid_run(labelled, context_for):
     inner = scripted(["A GOOD persona."])
 
     def flaky(messages, kwargs):
-        if crash["armed"] and messages[0].content.startswith("You rewrite"):
+        if crash["armed"] and messages[0].content.startswith(prompts.REWRITE_INSTRUCTION[:30]):
             raise RuntimeError("model server went away")
         return inner.script(messages, kwargs)
 

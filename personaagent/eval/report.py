@@ -76,7 +76,8 @@ def markdown(report: dict[str, Any]) -> str:
     rating = report["metric"] == "rating"
     cols = ["MAE", "RMSE", "unparsed", "items", "users"] if rating else ["accuracy", "items", "users"]
     lines = [f"# {report['title']}", "", f"Command: `{report['command']}`", "",
-             f"Model: {report['model']}. Settings: {report['settings']}. Wall time: {report['wall_time']}.", "",
+             f"Model: {report['model']}. Settings: {report['settings']}. Wall time: {report['wall_time']}. "
+             f"Users finished: {report.get('finished_users', report['users'])}.", "",
              "| rung | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for rung in RUNGS:
         row = report["rungs"].get(rung)

@@ -21,9 +21,10 @@ from .types import EvalUser
 
 
 def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, settings: LadderSettings,
-             meta: dict[str, Any], concurrency: int = 1) -> dict[str, Any]:
+             meta: dict[str, Any], concurrency: int = 1, report_only: bool = False) -> dict[str, Any]:
     """Evaluate ``users`` into ``out_dir``: ``users/<id>.json`` per finished user (reused when the
-    settings match), ``store/`` (Chroma), then ``report.json``, ``report.md`` and the PNG plots."""
+    settings match), ``store/`` (Chroma), then ``report.json``, ``report.md`` and the PNG plots.
+    ``report_only``: evaluate nobody, report on the users already finished (a partial run)."""
     out_dir = Path(out_dir)
     (out_dir / "users").mkdir(parents=True, exist_ok=True)
     if resources.memory is None:
@@ -32,13 +33,15 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     started = time.monotonic()
     bar = tqdm(total=len(users), desc=meta["title"], unit="user")
 
-    def one(user: EvalUser) -> dict:
+    def one(user: EvalUser) -> dict | None:
         cache = out_dir / "users" / f"{user.user_id}.json"
         if cache.exists():
             cached = json.loads(cache.read_text())
             if cached.get("settings_key") == key:
                 bar.update(1)
                 return cached
+        if report_only:
+            return None
         record = evaluate_user(user, resources, settings,
                                stage=lambda s: bar.set_postfix_str(f"{user.user_id}: {s}"))
         record["settings_key"] = key
@@ -49,8 +52,9 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
         return record
 
     with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-        records = list(pool.map(one, users))
+        records = [r for r in pool.map(one, users) if r is not None]
     bar.close()
     elapsed = time.monotonic() - started
-    meta = {**meta, "wall_time": meta.get("wall_time") or f"{elapsed / 60:.1f} min for this invocation"}
+    meta = {**meta, "wall_time": meta.get("wall_time") or f"{elapsed / 60:.1f} min for this invocation",
+            "finished_users": f"{len(records)} of {len(users)}"}
     return build_report(records, meta, out_dir)
