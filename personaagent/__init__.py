@@ -9,13 +9,16 @@ from .errors import (
     UnknownVersion,
 )
 from .graphs.agent import build_agent_graph
+from .graphs.optimizer import build_optimizer_graph
 from .memory import Interaction, LangChainEmbeddings, MemoryStore
+from .metrics import Score
 from .models import ModelSettings, chat_model
+from .optimize import run_optimizer
 from .resources import Resources
 
 __all__ = [
     "Context", "IngestError", "Interaction", "InvalidUserId", "LangChainEmbeddings", "LocalModelError",
-    "MemoryStore", "ModelSettings", "PersonaAgentError", "Resources", "UnknownVersion",
-    "build_agent_graph", "chat_model",
+    "MemoryStore", "ModelSettings", "PersonaAgentError", "Resources", "Score", "UnknownVersion",
+    "build_agent_graph", "build_optimizer_graph", "chat_model", "run_optimizer",
 ]
 __version__ = "0.1.0"

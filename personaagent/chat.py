@@ -11,6 +11,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from .context import Context
 from .graphs.agent import build_agent_graph
 from .ids import validate_user_id
+from .optimize import maybe_schedule
 from .resources import Resources
 
 HELP = "commands: /right TEXT (what you really wanted last turn), /feedback TEXT, /persona, /quit"
@@ -47,6 +48,8 @@ def run_chat(context: Context, home: Path, thread: str | None = None, read=input
                 key = "ground_truth" if command == "/right" else "feedback"
                 memory.episodes.set_outcome(user, last_id, **{key: rest.strip()})
                 say(f"recorded {key.replace('_', ' ')} for the last turn")
+                if key == "ground_truth":
+                    maybe_schedule(context, resources)
                 continue
             if line.startswith("/"):
                 say(HELP)
