@@ -8,17 +8,16 @@ import sys
 from pathlib import Path
 
 from .errors import PersonaAgentError
-
-DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))
+from .eval.cli import add_eval_command
 
 
 def _store(args):
     from .memory import memory_for
 
-    return memory_for(_context(args))
+    return memory_for(context_of(args))
 
 
-def _context(args):
+def context_of(args):
     from .context import Context
 
     return Context(
@@ -60,7 +59,7 @@ def cmd_ingest(args) -> int:
           f"{store.episodes.count(user)} in total")
     if not args.no_profile:
         print("summarising the profile…", file=sys.stderr)
-        profile = store.refresh_profile(user, Resources().optimizer_model_for(_context(args)))
+        profile = store.refresh_profile(user, Resources().optimizer_model_for(context_of(args)))
         persona = store.current_persona(user)
         print(f"profile v{profile.version}; persona v{persona.version} ({persona.source})")
     return 0
@@ -106,7 +105,7 @@ def cmd_optimize(args) -> int:
     from tqdm import tqdm
 
     from .ids import validate_user_id
-    from .optimize import run_optimizer
+    from .optimize import format_summary, format_number, run_optimizer
     from .resources import Resources
 
     user = validate_user_id(args.user)
@@ -118,30 +117,13 @@ def cmd_optimize(args) -> int:
     with SqliteSaver.from_conn_string(str(Path(args.home) / "optimizer.sqlite")) as saver, \
             tqdm(total=(args.iters or 3) + 1, desc=f"optimize {user}", unit="iter", file=sys.stderr) as bar:
         def progress(point):
-            bar.set_postfix_str(f"iter {point['iteration']}: loss {_num(point['loss'])} ({point['outcome']})")
+            bar.set_postfix_str(f"iter {point['iteration']}: loss {format_number(point['loss'])} ({point['outcome']})")
             bar.update(1)
 
-        summary = run_optimizer(_context(args), Resources(), inputs, saver, restart=args.restart,
+        summary = run_optimizer(context_of(args), Resources(), inputs, saver, restart=args.restart,
                                 on_iteration=progress)
     print(format_summary(summary))
     return 0
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def format_summary(summary: dict) -> str:
-    lines = [f"metric: {summary.get('metric')}   stop: {summary.get('stop_reason')}   "
-             f"accepted: {summary.get('accepted')}   rejected: {summary.get('rejected')}   "
-             f"model calls: {summary.get('model_calls')}   tokens: {summary.get('tokens')}"]
-    for point in summary.get("loss_curve", []):
-        holdout = "" if point.get("holdout_loss") is None else f"  holdout {_num(point['holdout_loss'])}"
-        lines.append(f"  iter {point['iteration']}: loss {_num(point['loss'])}  (batch {_num(point['batch_loss'])}"
-                     f"{holdout})  {point['outcome']}")
-    lines.append(f"loss {_num(summary.get('initial_loss'))} → {_num(summary.get('best_loss'))}; "
-                 f"current persona v{summary.get('final_version')}")
-    return "\n".join(lines)
 
 
 def cmd_runs(args) -> int:
@@ -160,59 +142,10 @@ def cmd_runs(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    from .eval.ladder import RUNGS, LadderSettings
-    from .eval.run import run_eval
-
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise PersonaAgentError("`personaagent eval` needs the eval extra: pip install 'personaagent[eval]'") from None
-    data = Path(args.data) if args.data else None
-    if args.dataset == "movielens":
-        from .eval.movielens import load_movielens
-
-        users = load_movielens(data or DEFAULT_DATA / "movielens-ml-latest-small", n_users=args.users,
-                               user_ids=args.user_ids.split(",") if args.user_ids else None, seed=args.seed,
-                               test=args.test)
-        title = f"MovieLens rating prediction ({len(users)} users)"
-    elif args.dataset == "prefeval":
-        from .eval.prefeval import load_prefeval
-
-        users = load_prefeval(data or DEFAULT_DATA / "prefeval", form=args.form, n_records=args.records, seed=args.seed)
-        title = f"PrefEval MCQ, {args.form} preference ({len(users)} records)"
-    else:
-        from .eval.lamp import load_lamp
-
-        if not (args.questions and args.outputs):
-            raise PersonaAgentError("eval lamp needs --questions FILE and --outputs FILE")
-        users = load_lamp(args.questions, args.outputs, task=args.task, limit=args.limit)
-        title = f"{users[0].attribute if users else 'LaMP'} ({len(users)} questions)"
-    rungs = tuple(args.rungs.split(",")) if args.rungs else RUNGS
-    unknown = set(rungs) - set(RUNGS)
-    if unknown:
-        raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
-    settings = LadderSettings(batch_size=args.batch_size, holdout_size=args.holdout, max_iters=args.iters, rungs=rungs)
-    context = _context(args)
-    endpoint = context.agent_model()
-    model = f"{endpoint.model or 'default'} at {endpoint.base_url}" if endpoint.is_remote else \
-        "embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, CPU)"
-    meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": model,
-            "metric": users[0].metric if users else "", "settings": f"seed {args.seed}, batch {args.batch_size}, "
-            f"held-out {args.holdout}, iterations ≤ {args.iters}, concurrency {args.concurrency}"}
-    from .resources import Resources
-
-    out = Path(args.out or Path("results") / args.dataset)
-    report = run_eval(users, out, Resources(), settings, meta, concurrency=args.concurrency,
-                      report_only=args.report_only)
-    print((out / "report.md").read_text())
-    return 0 if report else 1
-
-
 def cmd_chat(args) -> int:
     from .chat import run_chat
 
-    context = _context(args)
+    context = context_of(args)
     context.optimize_every = args.optimize_every
     return run_chat(context, Path(args.home), thread=args.thread)
 
@@ -280,33 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
     optimize.set_defaults(func=cmd_optimize)
 
-    ev = sub.add_parser("eval", help="the ablation ladder on MovieLens, PrefEval or LaMP-format data",
-                        description="Answer each user's test items four ways (non-personalized, memory only, "
-                        "persona, full with test-time alignment) with the same model; write report.json, "
-                        "report.md and PNG plots to --out. Finished users are cached there, so an interrupted "
-                        "run resumes.")
-    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp"])
-    ev.add_argument("--data", help=f"dataset folder (default: {DEFAULT_DATA}/<dataset folder>)")
-    ev.add_argument("--out", help="results folder (default: results/<dataset>)")
-    ev.add_argument("--users", type=int, default=20, help="MovieLens: number of users drawn with --seed (default 20)")
-    ev.add_argument("--user-ids", help="MovieLens: comma-separated user ids instead of --users")
-    ev.add_argument("--test", type=int, default=3, help="MovieLens: test ratings per user (default 3)")
-    ev.add_argument("--records", type=int, default=40, help="PrefEval: records, spread over topics (default 40)")
-    ev.add_argument("--form", default="choice", choices=["explicit", "choice", "persona"],
-                    help="PrefEval: the form the preference is given in (default choice)")
-    ev.add_argument("--questions", help="LaMP: questions JSON file")
-    ev.add_argument("--outputs", help="LaMP: outputs (golds) JSON file")
-    ev.add_argument("--task", help="LaMP: task name, if the outputs file does not say")
-    ev.add_argument("--limit", type=int, help="LaMP: first N questions only")
-    ev.add_argument("--seed", type=int, default=0, help="sampling and option-shuffling seed (default 0)")
-    ev.add_argument("--batch-size", type=int, default=3, help="alignment batch N (default 3)")
-    ev.add_argument("--holdout", type=int, default=2, help="held-out labelled interactions (default 2)")
-    ev.add_argument("--iters", type=int, default=2, help="optimizer iterations at most (default 2)")
-    ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
-    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,full")
-    ev.add_argument("--report-only", action="store_true",
-                    help="run nothing: write the report from the users already finished (cached) in --out")
-    ev.set_defaults(func=cmd_eval)
+    add_eval_command(sub)
 
     runs = sub.add_parser("runs", help="list a user's optimization runs (manual and background)")
     runs.add_argument("--user", required=True, help="user id")

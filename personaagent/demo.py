@@ -95,8 +95,7 @@ def _ask(graph, context: Context, questions: list[dict], say: Callable[[str], No
 
 
 def _optimize(context: Context, resources: Resources, iters: int, say: Callable[[str], None]) -> dict:
-    from .cli import format_summary
-    from .optimize import persona_diff, run_optimizer
+    from .optimize import format_summary, persona_diff, run_optimizer
 
     say(f"\n  optimizing the persona ({iters} iteration(s) at most, batch 3, held-out 2)…")
     start = resources.memory.current_persona(context.user_id).version

@@ -55,6 +55,23 @@ def run_optimizer(
     return {key: values[key] for key in OptimizerOutput.__annotations__ if key in values}
 
 
+def format_number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"metric: {summary.get('metric')}   stop: {summary.get('stop_reason')}   "
+             f"accepted: {summary.get('accepted')}   rejected: {summary.get('rejected')}   "
+             f"model calls: {summary.get('model_calls')}   tokens: {summary.get('tokens')}"]
+    for point in summary.get("loss_curve", []):
+        holdout = "" if point.get("holdout_loss") is None else f"  holdout {format_number(point['holdout_loss'])}"
+        lines.append(f"  iter {point['iteration']}: loss {format_number(point['loss'])}  (batch {format_number(point['batch_loss'])}"
+                     f"{holdout})  {point['outcome']}")
+    lines.append(f"loss {format_number(summary.get('initial_loss'))} → {format_number(summary.get('best_loss'))}; "
+                 f"current persona v{summary.get('final_version')}")
+    return "\n".join(lines)
+
+
 def persona_diff(memory: MemoryStore, user_id: str, a: int, b: int) -> str:
     """A unified diff between two persona versions of a user."""
     old, new = memory.personas.get(user_id, a), memory.personas.get(user_id, b)

@@ -59,7 +59,7 @@ def test_labelled_turns_schedule_one_debounced_background_run(tmp_path):
             release.wait(10)  # the optimization blocks here until the chat turns are done
         return inner(messages, kwargs)
 
-    scheduler = OptimizationScheduler(debounce_s=0.05)
+    scheduler = OptimizationScheduler(debounce_s=1.0)  # longer than the 4 turns take
     resources = Resources(memory=memory, agent_model=ScriptedChatModel(script=respond), scheduler=scheduler)
     graph = build_agent_graph(resources).compile()
     ctx = Context(user_id="alice", chroma_path=str(tmp_path / "chroma"), optimize_every=2, profile_every=1000)
