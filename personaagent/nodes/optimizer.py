@@ -113,6 +113,11 @@ def _stop_reason(state: OptimizerState, best_loss: float, stale: int, spent: int
     return ""
 
 
+def _improves(state: OptimizerState, loss: float | None) -> bool:
+    """A real candidate whose loss beats the best by at least ``min_delta``."""
+    return bool(state.get("candidate")) and loss is not None and state["best_loss"] - loss >= setting(state, "min_delta")
+
+
 def decide(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
     """Keep-best: the baseline sets the bar; a candidate replaces the persona only if it lowers
     the loss by at least ``min_delta``. Then: stop (and why), or go on."""
@@ -124,7 +129,7 @@ def decide(state: OptimizerState, runtime: Runtime[Context], *, resources: Resou
         best_loss, stale = losses["loss"], 0
         update |= {"initial_loss": best_loss, "best_loss": best_loss, "best_scores": scores}
         point["outcome"] = "baseline"
-    elif state.get("candidate") and losses["loss"] is not None and state["best_loss"] - losses["loss"] >= setting(state, "min_delta"):
+    elif _improves(state, losses["loss"]):
         memory = resources.memory_for(runtime.context)
         version = memory.save_optimized_persona(
             runtime.context.user_id, state["candidate"], state["base_version"], loss=losses["loss"],
