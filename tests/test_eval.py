@@ -1,5 +1,6 @@
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ from personaagent.metrics import choice_match, predicted_rating
 from personaagent.resources import Resources
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (a fresh clone): real-data tests skip")
+SHARED = Path(os.environ.get("PERSONAAGENT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+needs_shared = pytest.mark.skipif(
+    not SHARED.exists(), reason=f"{SHARED} is absent (a fresh clone without ../shared): real-data tests skip")
 
 
 def test_rating_metrics_match_hand_computed_values():
