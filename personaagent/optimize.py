@@ -43,9 +43,12 @@ def run_optimizer(
     graph = build_optimizer_graph(resources).compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id or f"optimize:{context.user_id}"}}
     payload: dict[str, Any] | None = dict(inputs or {})
-    if graph.get_state(config).next and not restart:
+    previous = graph.get_state(config)
+    if previous.next and not restart:
         payload = None  # resume where it stopped
     else:
+        if previous.next and previous.values.get("run_id"):  # an interrupted run given up on
+            resources.memory_for(context).runs.finish(previous.values["run_id"], "abandoned")
         checkpointer.delete_thread(config["configurable"]["thread_id"])
     for chunk in graph.stream(payload, config, context=context, stream_mode="updates"):
         decided = chunk.get("decide")

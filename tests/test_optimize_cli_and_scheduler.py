@@ -92,3 +92,39 @@ def test_failed_background_run_is_marked_in_the_run_log(tmp_path):
     with pytest.raises(RuntimeError, match="endpoint down"):
         future.result(timeout=30)
     assert memory.runs.history("bob")[0]["status"] == "failed: endpoint down"
+
+
+def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, capsys):
+    crash = {"armed": True}
+    inner = responder()
+
+    def flaky(messages, kwargs):
+        if crash["armed"] and messages[0].content.startswith(prompts.REWRITE_INSTRUCTION[:30]):
+            raise RuntimeError("model server went away")
+        return inner(messages, kwargs)
+
+    model = ScriptedChatModel(script=flaky)
+    monkeypatch.setattr(Resources, "agent_model_for", lambda self, ctx: model)
+    monkeypatch.setattr(Resources, "optimizer_model_for", lambda self, ctx: model)
+    store = MemoryStore.open(tmp_path / "chroma")
+    store.episodes.add([Interaction(user_id="alice", query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
+                        for n in range(5)])
+    home = str(tmp_path)
+    with pytest.raises(RuntimeError, match="went away"):
+        main(["--home", home, "optimize", "--user", "alice"])
+    crash["armed"] = False
+    calls = len(model.calls)
+    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at rewrite
+    assert len(model.calls) - calls == 1 + 10 and "accepted: 1" in capsys.readouterr().out
+    assert [r["status"] for r in store.runs.history("alice")] == ["finished"]
+
+    store.episodes.add([Interaction(user_id="bob", query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
+                        for n in range(5)])
+    crash["armed"] = True
+    with pytest.raises(RuntimeError):
+        main(["--home", home, "optimize", "--user", "bob"])
+    crash["armed"] = False
+    calls = len(model.calls)
+    assert main(["--home", home, "optimize", "--user", "bob", "--restart"]) == 0
+    assert len(model.calls) - calls == 10 + 2 + 10  # started over: baseline, critique, rewrite, candidate
+    assert [r["status"] for r in store.runs.history("bob")] == ["abandoned", "finished"]
