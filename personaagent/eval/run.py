@@ -27,7 +27,7 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     ``report_only``: evaluate nobody, report on the users already finished (a partial run)."""
     out_dir = Path(out_dir)
     (out_dir / "users").mkdir(parents=True, exist_ok=True)
-    if resources.memory is None:
+    if resources.memory is None and not report_only:
         resources.memory = MemoryStore.open(out_dir / "store")
     key = hashlib.sha256(json.dumps([asdict(settings), meta.get("model")], default=str).encode()).hexdigest()[:12]
     started = time.monotonic()
@@ -42,9 +42,10 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
                 return cached
         if report_only:
             return None
+        began = time.monotonic()
         record = evaluate_user(user, resources, settings,
                                stage=lambda s: bar.set_postfix_str(f"{user.user_id}: {s}"))
-        record["settings_key"] = key
+        record |= {"settings_key": key, "seconds": round(time.monotonic() - began, 1)}
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1, default=str))
         tmp.replace(cache)  # a crash never leaves a half-written cache file
@@ -55,6 +56,9 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
         records = [r for r in pool.map(one, users) if r is not None]
     bar.close()
     elapsed = time.monotonic() - started
-    meta = {**meta, "wall_time": meta.get("wall_time") or f"{elapsed / 60:.1f} min for this invocation",
-            "finished_users": f"{len(records)} of {len(users)}"}
+    timed = [r["seconds"] for r in records if "seconds" in r]
+    spent = f"{sum(timed) / 60:.1f} min summed over the {len(timed)} users timed" if timed else "not recorded"
+    meta = {**meta, "finished_users": f"{len(records)} of {len(users)}",
+            "wall_time": meta.get("wall_time") or (f"report only; evaluation time {spent}" if report_only
+                                                   else f"{elapsed / 60:.1f} min for this invocation ({spent})")}
     return build_report(records, meta, out_dir)
