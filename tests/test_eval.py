@@ -131,3 +131,22 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     (tmp_path / "out" / "users" / "ml-2.json").unlink()
     partial = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta, report_only=True)
     assert len(model.calls) == calls and partial["users"] == 1 and partial["finished_users"] == "1 of 2"
+
+
+def test_a_failing_user_is_reported_and_the_others_finish(tmp_path):
+    _write_movielens(tmp_path / "ml")
+    users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
+
+    def answer(system, messages):
+        if "ml-1" in system:
+            raise RuntimeError("model fell over")
+        return "3"
+
+    model = ScriptedChatModel(script=persona_agent_script(answer, profile=""))  # empty profile: tolerated
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "metric": "rating", "settings": "s"}
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1, rungs=("memory_only", "persona")), meta)
+    assert report["users"] == 1 and report["failed_users"] == ["ml-1: RuntimeError: model fell over"]
+    assert "- ml-1: RuntimeError: model fell over" in (tmp_path / "out" / "report.md").read_text()
+    record = json.loads((tmp_path / "out" / "users" / "ml-2.json").read_text())
+    assert record["profile_error"] == "the model returned an empty profile"

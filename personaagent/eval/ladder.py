@@ -74,7 +74,10 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         record["rungs"]["memory_only"] = [_scored(i, agent_answer(i, prompts.GENERIC_PERSONA), metric) for i in user.test]
     if {"persona", "full"} & set(settings.rungs):
         stage("profile")
-        memory.refresh_profile(user.user_id, resources.optimizer_model_for(context))
+        try:
+            memory.refresh_profile(user.user_id, resources.optimizer_model_for(context))
+        except ValueError as exc:  # e.g. the model wrote nothing: the persona starts without a profile
+            record["profile_error"] = str(exc)
         initial = memory.current_persona(user.user_id)
         record["persona"] = initial.text
         stage("persona")

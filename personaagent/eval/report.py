@@ -90,6 +90,9 @@ def markdown(report: dict[str, Any]) -> str:
               f"accepted persona; {a['model_calls']} optimizer model calls in all.",
               "Where no candidate was accepted, the full rung reuses that user's persona-rung answers "
               "(same persona, temperature 0)."]
+    if report.get("failed_users"):
+        lines += ["", "Users whose evaluation failed (not in the table; rerun to retry):"]
+        lines += [f"- {failure}" for failure in report["failed_users"]]
     if report.get("notes"):
         lines += ["", report["notes"]]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import logging
+
 from tqdm import tqdm
 
 from ..memory.store import MemoryStore
@@ -18,6 +20,8 @@ from ..resources import Resources
 from .ladder import LadderSettings, evaluate_user
 from .report import build_report
 from .types import EvalUser
+
+log = logging.getLogger(__name__)
 
 
 def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, settings: LadderSettings,
@@ -32,6 +36,7 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     key = hashlib.sha256(json.dumps([asdict(settings), meta.get("model")], default=str).encode()).hexdigest()[:12]
     started = time.monotonic()
     bar = tqdm(total=len(users), desc=meta["title"], unit="user")
+    failures: list[str] = []
 
     def one(user: EvalUser) -> dict | None:
         cache = out_dir / "users" / f"{user.user_id}.json"
@@ -43,8 +48,13 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
         if report_only:
             return None
         began = time.monotonic()
-        record = evaluate_user(user, resources, settings,
-                               stage=lambda s: bar.set_postfix_str(f"{user.user_id}: {s}"))
+        try:
+            record = evaluate_user(user, resources, settings,
+                                   stage=lambda s: bar.set_postfix_str(f"{user.user_id}: {s}"))
+        except Exception as exc:  # one user's failure is reported, not fatal to the run
+            log.exception("evaluation of %s failed", user.user_id)
+            failures.append(f"{user.user_id}: {type(exc).__name__}: {exc}")
+            return None
         record |= {"settings_key": key, "seconds": round(time.monotonic() - began, 1)}
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1, default=str))
@@ -58,7 +68,7 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     elapsed = time.monotonic() - started
     timed = [r["seconds"] for r in records if "seconds" in r]
     spent = f"{sum(timed) / 60:.1f} min summed over the {len(timed)} users timed" if timed else "not recorded"
-    meta = {**meta, "finished_users": f"{len(records)} of {len(users)}",
+    meta = {**meta, "finished_users": f"{len(records)} of {len(users)}", "failed_users": failures,
             "wall_time": meta.get("wall_time") or (f"report only; evaluation time {spent}" if report_only
                                                    else f"{elapsed / 60:.1f} min for this invocation ({spent})")}
     return build_report(records, meta, out_dir)
