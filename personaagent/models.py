@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
+LOCAL_TIMEOUT_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         api_key="local",
         model=server.model_alias,
         temperature=settings.temperature,
-        timeout=settings.timeout_s,
+        # one CPU server answers requests in turn: a long prompt behind others can take minutes
+        timeout=max(settings.timeout_s, LOCAL_TIMEOUT_S),
         max_retries=settings.max_retries,
         max_tokens=settings.max_tokens,
     )
