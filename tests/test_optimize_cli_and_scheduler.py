@@ -19,13 +19,23 @@ def responder():
                                 critique="- be specific", rewrite="You are the assistant of this user. GOOD")
 
 
-def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys):
-    model = ScriptedChatModel(script=responder())
+def labelled(store, user):
+    store.episodes.add([Interaction(user_id=user, query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
+                        for n in range(5)])
+
+
+def cli_setup(tmp_path, monkeypatch, model) -> MemoryStore:
+    """The CLI's models replaced by ``model``; alice has 5 labelled interactions in HOME=tmp_path."""
     monkeypatch.setattr(Resources, "agent_model_for", lambda self, ctx: model)
     monkeypatch.setattr(Resources, "optimizer_model_for", lambda self, ctx: model)
     store = MemoryStore.open(tmp_path / "chroma")
-    store.episodes.add([Interaction(user_id="alice", query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
-                        for n in range(5)])
+    labelled(store, "alice")
+    return store
+
+
+def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys):
+    model = ScriptedChatModel(script=responder())
+    store = cli_setup(tmp_path, monkeypatch, model)
     home = str(tmp_path)
     assert main(["--home", home, "optimize", "--user", "alice", "--iters", "2"]) == 0
     out = capsys.readouterr().out
@@ -104,11 +114,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
         return inner(messages, kwargs)
 
     model = ScriptedChatModel(script=flaky)
-    monkeypatch.setattr(Resources, "agent_model_for", lambda self, ctx: model)
-    monkeypatch.setattr(Resources, "optimizer_model_for", lambda self, ctx: model)
-    store = MemoryStore.open(tmp_path / "chroma")
-    store.episodes.add([Interaction(user_id="alice", query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
-                        for n in range(5)])
+    store = cli_setup(tmp_path, monkeypatch, model)
     home = str(tmp_path)
     with pytest.raises(RuntimeError, match="went away"):
         main(["--home", home, "optimize", "--user", "alice"])
@@ -118,8 +124,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     assert len(model.calls) - calls == 1 + 10 and "accepted: 1" in capsys.readouterr().out
     assert [r["status"] for r in store.runs.history("alice")] == ["finished"]
 
-    store.episodes.add([Interaction(user_id="bob", query=f"q{n}", ground_truth="RIGHT", timestamp=float(n))
-                        for n in range(5)])
+    labelled(store, "bob")
     crash["armed"] = True
     with pytest.raises(RuntimeError):
         main(["--home", home, "optimize", "--user", "bob"])
