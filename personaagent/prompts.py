@@ -51,9 +51,6 @@ PROFILE_INSTRUCTION = """You describe a person's taste from what they picked. In
 say what kinds of {domain} they like and what kinds they avoid, naming genres or styles rather than titles.
 Start with "likes"."""
 
-# {interactions}: the user's interactions of that domain, one per line.
-PROFILE_INPUT = """{interactions}"""
-
 # LLM judge for free-text answers. {query}, {wanted}: the user's request and what they really
 # wanted; {answer}: the assistant's answer.
 JUDGE_INSTRUCTION = """You grade how well an assistant's answer gives one user what they really wanted.

@@ -1,10 +1,9 @@
-import json
 import subprocess
 import sys
 
 import pytest
 
-from personaagent.cli import build_parser, main
+from personaagent.cli import main
 from personaagent.demo import demo_file, demo_questions, matches, run_demo
 from personaagent.memory import MemoryStore
 from personaagent.resources import Resources

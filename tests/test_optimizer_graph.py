@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from personaagent import prompts

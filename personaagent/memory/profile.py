@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -45,13 +43,12 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
     by_domain: dict[str, list[Interaction]] = {}
     for item in items[-MAX_PROFILE_INTERACTIONS:]:
         by_domain.setdefault(_domain(item), []).append(item)
-    domains = [d for d, _ in Counter(_domain(i) for i in items).most_common(MAX_DOMAINS) if d in by_domain]
+    domains = sorted(by_domain, key=lambda d: -len(by_domain[d]))[:MAX_DOMAINS]  # most frequent first
     lines = []
     for domain in domains:
         reply = model.invoke([
             SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
-            HumanMessage(prompts.PROFILE_INPUT.format(
-                interactions="\n".join(map(_prompt_line, by_domain[domain][-PER_DOMAIN:])))),
+            HumanMessage("\n".join(map(_prompt_line, by_domain[domain][-PER_DOMAIN:]))),
         ])
         text = " ".join(reply.text.split())[:MAX_LINE_CHARS]
         if text:
