@@ -15,10 +15,11 @@ from .metrics import Score
 from .models import ModelSettings, chat_model
 from .optimize import run_optimizer
 from .resources import Resources
+from .standalone import OptimizedPersona, optimize_persona
 
 __all__ = [
     "Context", "IngestError", "Interaction", "InvalidUserId", "LangChainEmbeddings", "LocalModelError",
-    "MemoryStore", "ModelSettings", "PersonaAgentError", "Resources", "Score", "UnknownVersion",
-    "build_agent_graph", "build_optimizer_graph", "chat_model", "run_optimizer",
+    "MemoryStore", "ModelSettings", "OptimizedPersona", "PersonaAgentError", "Resources", "Score",
+    "UnknownVersion", "build_agent_graph", "build_optimizer_graph", "chat_model", "optimize_persona", "run_optimizer",
 ]
 __version__ = "0.1.0"

@@ -9,8 +9,12 @@ LangChain app embedding the graphs all configure the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
+
+from .errors import PersonaAgentError
 
 from .models import ModelSettings
 
@@ -96,6 +100,20 @@ class Context:
     embedding_model: str = _env_field(
         "PERSONAAGENT_EMBEDDING_MODEL", "Embedding model name at that endpoint."
     )
+
+    @classmethod
+    def of(cls, value: Any) -> "Context":
+        """The Context of a run. Embedded in another LangGraph graph or LangChain agent, the
+        graphs inherit that app's runtime context: a dict or object with a ``user_id`` (plus any
+        other Context field) is read here; no context at all means the defaults."""
+        if isinstance(value, cls):
+            return value
+        if value is None:
+            return cls()
+        get = value.get if isinstance(value, Mapping) else lambda name, default=None: getattr(value, name, default)
+        if get("user_id") is None:
+            raise PersonaAgentError(f"the runtime context ({type(value).__name__}) has no user_id")
+        return cls(**{f.name: get(f.name) for f in fields(cls) if get(f.name) is not None})
 
     def agent_model(self) -> ModelSettings:
         return ModelSettings(

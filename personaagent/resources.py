@@ -28,11 +28,12 @@ class Resources:
     # Where update_memory schedules background optimizations (None: the process-wide default).
     scheduler: Any = None
 
-    def memory_for(self, context: Context) -> MemoryStore:
-        return self.memory or memory_for(context)
+    # ``context``: a run's runtime context (see ``Context.of`` for what else is accepted).
+    def memory_for(self, context: Any) -> MemoryStore:
+        return self.memory or memory_for(Context.of(context))
 
-    def agent_model_for(self, context: Context) -> BaseChatModel:
-        return self.agent_model or chat_model(context.agent_model())
+    def agent_model_for(self, context: Any) -> BaseChatModel:
+        return self.agent_model or chat_model(Context.of(context).agent_model())
 
-    def optimizer_model_for(self, context: Context) -> BaseChatModel:
-        return self.optimizer_model or self.agent_model or chat_model(context.optimizer_model())
+    def optimizer_model_for(self, context: Any) -> BaseChatModel:
+        return self.optimizer_model or self.agent_model or chat_model(Context.of(context).optimizer_model())

@@ -12,6 +12,7 @@ older than that sample. ``builder``/``graph`` follow the agent module's conventi
 from __future__ import annotations
 
 from functools import partial
+from typing import Any, Callable
 
 from langgraph.graph import END, START, StateGraph
 
@@ -41,13 +42,18 @@ def build_simulation_graph(resources: Resources) -> StateGraph:
     return builder
 
 
-def build_optimizer_graph(resources: Resources | None = None) -> StateGraph:
+def build_optimizer_graph(
+    resources: Resources | None = None, simulate: Callable[[dict[str, Any]], dict] | None = None
+) -> StateGraph:
+    """The optimizer's builder. ``simulate`` replaces the PersonaAgent subgraph with another
+    agent's step: it gets one ``Send`` payload (``SimulationInput``) and returns
+    ``{"simulations": [...]}`` (see ``personaagent.standalone``)."""
     resources = resources or Resources()
     bind = lambda fn: partial(fn, resources=resources)  # noqa: E731
     builder = StateGraph(OptimizerState, context_schema=Context, input_schema=OptimizerInput,
                          output_schema=OptimizerOutput)
     builder.add_node("load_batch", bind(nodes.load_batch))
-    builder.add_node("simulate", build_simulation_graph(resources).compile())
+    builder.add_node("simulate", simulate or build_simulation_graph(resources).compile())
     builder.add_node("compare", bind(nodes.compare))
     builder.add_node("decide", bind(nodes.decide))
     builder.add_node("critique", bind(nodes.critique))

@@ -34,7 +34,7 @@ def setting(state: OptimizerState, key: str) -> Any:
 
 def load_batch(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
     """The user's latest N labelled interactions (the batch) and the H before them (held out)."""
-    user = validate_user_id(runtime.context.user_id)
+    user = validate_user_id(Context.of(runtime.context).user_id)
     memory = resources.memory_for(runtime.context)
     n, h = setting(state, "batch_size"), setting(state, "holdout_size")
     if n < 1 or h < 0:
@@ -132,7 +132,7 @@ def decide(state: OptimizerState, runtime: Runtime[Context], *, resources: Resou
     elif _improves(state, losses["loss"]):
         memory = resources.memory_for(runtime.context)
         version = memory.save_optimized_persona(
-            runtime.context.user_id, state["candidate"], state["base_version"], loss=losses["loss"],
+            Context.of(runtime.context).user_id, state["candidate"], state["base_version"], loss=losses["loss"],
             critique=state.get("critique") or "", run_marker=f"{state['run_id']}:{round_}",
         )
         best_loss, stale = losses["loss"], 0
@@ -181,27 +181,31 @@ def persona_body(persona: str) -> str:
     return persona.split(prompts.TOOL_RULES)[0].strip()
 
 
-def bounded_persona(body: str, max_chars: int) -> str:
-    """``body`` + the tool-use rules, trimmed at a line boundary to stay within ``max_chars``."""
-    room = max_chars - len(prompts.TOOL_RULES) - 2
+def bounded_persona(body: str, max_chars: int, rules: str = prompts.TOOL_RULES) -> str:
+    """``body`` + ``rules`` (the tool-use rules), trimmed at a line boundary to stay within ``max_chars``."""
+    room = max_chars - len(rules) - 2
     lines, kept = body.strip().splitlines(), []
     for line in lines:
         if sum(len(k) + 1 for k in kept) + len(line) > room:
             break
         kept.append(line)
     text = "\n".join(kept).strip()
-    return f"{text}\n\n{prompts.TOOL_RULES}" if text else ""
+    if not text:
+        return ""
+    return f"{text}\n\n{rules}" if rules else text
 
 
 def rewrite(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    """A new candidate persona from the critique; the tool-use rules are kept verbatim."""
+    """A new candidate persona from the critique. PersonaAgent's tool-use rules, when the persona
+    has them, are kept verbatim; a persona of another agent (``optimize_persona``) is rewritten whole."""
     max_chars = setting(state, "max_persona_chars")
+    rules = prompts.TOOL_RULES if prompts.TOOL_RULES in state["best_persona"] else ""
     reply = resources.optimizer_model_for(runtime.context).invoke([
-        SystemMessage(prompts.REWRITE_INSTRUCTION.format(max_chars=max_chars - len(prompts.TOOL_RULES))),
+        SystemMessage(prompts.REWRITE_INSTRUCTION.format(max_chars=max_chars - len(rules))),
         HumanMessage(prompts.REWRITE_INPUT.format(body=persona_body(state["best_persona"]), critique=state["critique"])),
     ])
     body = reply.text.strip().removeprefix("<persona>").removesuffix("</persona>")
-    return {"candidate": bounded_persona(body, max_chars) or None, "round": state["round"] + 1,
+    return {"candidate": bounded_persona(body, max_chars, rules) or None, "round": state["round"] + 1,
             "model_calls": 1, "tokens": usage_tokens(reply)}
 
 

@@ -47,7 +47,7 @@ def offered_tools(tools: list[BaseTool]) -> list[BaseTool]:
 
 
 def reason(state: AgentState, runtime: Runtime[Context], *, resources: Resources, tools: list[BaseTool]) -> dict:
-    ctx = runtime.context
+    ctx = Context.of(runtime.context)
     model = resources.agent_model_for(ctx)
     rounds = tool_rounds(state["messages"])
     if rounds == 0:

@@ -12,7 +12,7 @@ from .messages import current_query
 
 
 def retrieve_memory(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    ctx = runtime.context
+    ctx = Context.of(runtime.context)
     user = validate_user_id(ctx.user_id)
     memory = resources.memory_for(ctx)
     query = current_query(state["messages"])

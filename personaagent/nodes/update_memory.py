@@ -22,7 +22,7 @@ def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Re
     answer = last_answer(state["messages"])
     if state.get("record") is False:
         return {"answer": answer, "interaction_id": None, **TURN_RESET}
-    ctx = runtime.context
+    ctx = Context.of(runtime.context)
     memory = resources.memory_for(ctx)
     item = Interaction(
         user_id=ctx.user_id,

@@ -29,7 +29,7 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
     @tool(HISTORY_TOOL)
     def search_history(query: str, runtime: ToolRuntime[Context]) -> str:
         """Search this user's past requests and what they chose, most similar to `query` first."""
-        ctx = runtime.context
+        ctx = Context.of(runtime.context)
         items = resources.memory_for(ctx).episodes.search(
             ctx.user_id, query, k=ctx.top_k, before=(runtime.state or {}).get("as_of")
         )
@@ -39,7 +39,7 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
     @tool
     def read_profile(runtime: ToolRuntime[Context]) -> str:
         """Read the summary of this user's tastes and habits."""
-        ctx = runtime.context
+        ctx = Context.of(runtime.context)
         if (runtime.state or {}).get("as_of") is not None:  # the profile may reflect later interactions
             return "<profile>\n(not available for this run)\n</profile>"
         profile = resources.memory_for(ctx).profiles.latest(ctx.user_id)
@@ -48,7 +48,7 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
     @tool
     def search_knowledge(query: str, runtime: ToolRuntime[Context]) -> str:
         """Search the user's knowledge collection (their catalogue of items, notes) for `query`."""
-        ctx = runtime.context
+        ctx = Context.of(runtime.context)
         items = resources.memory_for(ctx).knowledge.search(ctx.user_id, query, k=ctx.top_k)
         body = "\n".join(f"- {i.text}" for i in items) or "(the knowledge collection is empty)"
         return f"<knowledge>\n{body}\n</knowledge>"
