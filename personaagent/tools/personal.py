@@ -1,10 +1,12 @@
-"""Tools over the user's own memory. The user id comes from the runtime context (``ToolRuntime``),
+"""Tools over the user's own memory. The user id comes from the runtime context (``ToolRuntime``; any
+context ``Context.of`` reads, so the tools also work inside a host app),
 never from the model's arguments, so a model cannot ask for another user's data. Retrieval honours
 the run's ``as_of`` cut-off (the optimizer's simulations must not see later interactions)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
@@ -27,7 +29,7 @@ def format_memories(items: list[Interaction]) -> str:
 
 def make_personal_tools(resources: Resources) -> list[BaseTool]:
     @tool(HISTORY_TOOL)
-    def search_history(query: str, runtime: ToolRuntime[Context]) -> str:
+    def search_history(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search this user's past requests and what they chose, most similar to `query` first."""
         ctx = Context.of(runtime.context)
         items = resources.memory_for(ctx).episodes.search(
@@ -37,7 +39,7 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
         return f"<history>\n{body}\n</history>"
 
     @tool
-    def read_profile(runtime: ToolRuntime[Context]) -> str:
+    def read_profile(runtime: ToolRuntime[Any]) -> str:
         """Read the summary of this user's tastes and habits."""
         ctx = Context.of(runtime.context)
         if (runtime.state or {}).get("as_of") is not None:  # the profile may reflect later interactions
@@ -46,7 +48,7 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
         return f"<profile>\n{profile.text if profile else '(no profile yet)'}\n</profile>"
 
     @tool
-    def search_knowledge(query: str, runtime: ToolRuntime[Context]) -> str:
+    def search_knowledge(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search the user's knowledge collection (their catalogue of items, notes) for `query`."""
         ctx = Context.of(runtime.context)
         items = resources.memory_for(ctx).knowledge.search(ctx.user_id, query, k=ctx.top_k)
