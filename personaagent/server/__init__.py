@@ -1,0 +1,1 @@
+"""What the LangGraph server loads besides the graphs (``langgraph.json``): authentication."""

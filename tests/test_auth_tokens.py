@@ -1,0 +1,56 @@
+"""Token configuration and the run-context rule of the server's auth, without a server."""
+
+import json
+
+import pytest
+from langgraph_sdk import Auth
+
+from personaagent.errors import InvalidUserId, PersonaAgentError
+from personaagent.server.auth import check_run_context
+from personaagent.server.tokens import OPEN, token_table, user_for_token
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("PERSONAAGENT_AUTH", "PERSONAAGENT_AUTH_TOKENS", "PERSONAAGENT_AUTH_TOKENS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_tokens_from_the_environment_and_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("PERSONAAGENT_AUTH_TOKENS", " t1=alice , t2=bob ")
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps({"t3": "carol"}))
+    monkeypatch.setenv("PERSONAAGENT_AUTH_TOKENS_FILE", str(path))
+    table = token_table()
+    assert table == {"t1": "alice", "t2": "bob", "t3": "carol"}
+    assert (user_for_token(table, "t3"), user_for_token(table, "t4"), user_for_token(table, "")) == ("carol", None, None)
+
+
+@pytest.mark.parametrize("env, error, message", [
+    ({}, PersonaAgentError, "no API tokens are configured"),
+    ({"PERSONAAGENT_AUTH_TOKENS": "t1alice"}, PersonaAgentError, "entry 1 is not token=user"),
+    ({"PERSONAAGENT_AUTH_TOKENS": "t1=../bob"}, InvalidUserId, "may only contain"),
+    ({"PERSONAAGENT_AUTH_TOKENS_FILE": "/nonexistent/tokens.json"}, PersonaAgentError, "cannot read"),
+])
+def test_bad_token_configuration_is_named(monkeypatch, env, error, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(error, match=message):
+        token_table()
+
+
+def test_auth_off_is_explicit(monkeypatch):
+    monkeypatch.setenv("PERSONAAGENT_AUTH", "off")
+    assert token_table() is OPEN
+
+
+@pytest.mark.parametrize("context, configurable, message", [
+    ({"user_id": "bob"}, None, "acts for user 'alice'"),
+    (None, None, "acts for user 'alice'"),
+    (None, {"user_id": "bob"}, "acts for user 'alice'"),
+    ({"user_id": "alice", "model_base_url": "http://evil"}, None, "model_base_url are set by the server"),
+])
+def test_a_run_must_be_for_the_caller_and_leave_server_fields_alone(context, configurable, message):
+    with pytest.raises(Auth.exceptions.HTTPException, match=message):
+        check_run_context("alice", context, configurable)
+    check_run_context("alice", {"user_id": "alice", "top_k": 2}, None)
