@@ -3,10 +3,12 @@ rewrite → simulate … → finish. Each is a small function of (state, runtime
 
 from __future__ import annotations
 
+from functools import partial
 from statistics import fmean
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableLambda
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
@@ -118,7 +120,18 @@ def _improves(state: OptimizerState, loss: float | None) -> bool:
     return bool(state.get("candidate")) and loss is not None and state["best_loss"] - loss >= setting(state, "min_delta")
 
 
+def iteration_name(round_: int) -> str:
+    """How a round shows in traces (LangSmith): the baseline, then one named run per iteration."""
+    return "optimizer baseline" if round_ == 0 else f"optimizer iteration {round_}"
+
+
 def decide(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+    """The round's verdict, traced as a run named after the iteration (see ``iteration_name``)."""
+    verdict = RunnableLambda(partial(_decide, runtime=runtime, resources=resources), name=iteration_name(state["round"]))
+    return verdict.invoke(state)
+
+
+def _decide(state: OptimizerState, runtime: Runtime[Context], resources: Resources) -> dict:
     """Keep-best: the baseline sets the bar; a candidate replaces the persona only if it lowers
     the loss by at least ``min_delta``. Then: stop (and why), or go on."""
     round_, scores = state["round"], state["scores"]
@@ -172,7 +185,7 @@ def critique(state: OptimizerState, runtime: Runtime[Context], *, resources: Res
         SystemMessage(prompts.CRITIQUE_INSTRUCTION),
         HumanMessage(prompts.CRITIQUE_INPUT.format(persona=state["best_persona"], failures=_failures(batch_scores)
                                                    or "(no misses in the batch)")),
-    ])
+    ], config={"run_name": f"critique for {iteration_name(state['round'] + 1)}"})
     return {"critique": reply.text.strip()[:MAX_CRITIQUE_CHARS], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
@@ -203,7 +216,7 @@ def rewrite(state: OptimizerState, runtime: Runtime[Context], *, resources: Reso
     reply = resources.optimizer_model_for(runtime.context).invoke([
         SystemMessage(prompts.REWRITE_INSTRUCTION.format(max_chars=max_chars - len(rules))),
         HumanMessage(prompts.REWRITE_INPUT.format(body=persona_body(state["best_persona"]), critique=state["critique"])),
-    ])
+    ], config={"run_name": f"rewrite for {iteration_name(state['round'] + 1)}"})
     body = reply.text.strip().removeprefix("<persona>").removesuffix("</persona>")
     return {"candidate": bounded_persona(body, max_chars, rules) or None, "round": state["round"] + 1,
             "model_calls": 1, "tokens": usage_tokens(reply)}
