@@ -12,7 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from .errors import PersonaAgentError
 
@@ -39,6 +41,11 @@ class Context:
     user_id: str = field(
         default="default",
         metadata={"description": "The user this run acts for. Memory, profile and persona are theirs only."},
+    )
+    persona: Annotated[str, Field(json_schema_extra={"langgraph_nodes": ["reason"], "langgraph_type": "prompt"})] = field(
+        default="",
+        metadata={"description": "Try a persona: run under this text instead of the user's stored persona "
+                  "(nothing is stored). Empty: the stored persona."},
     )
     model_base_url: str = _env_field(
         "PERSONAAGENT_BASE_URL",

@@ -152,3 +152,12 @@ def test_topology_snapshot():
     if not SNAPSHOT.exists():  # first run writes it; review and commit the file
         SNAPSHOT.write_text(mermaid)
     assert mermaid == SNAPSHOT.read_text()
+
+
+def test_a_persona_tried_from_the_context_steers_the_turn_without_being_stored(seeded, context_for):
+    model = ScriptedChatModel(script=answering("ok"))
+    stored = seeded.current_persona("alice")
+    out = ask(compile_graph(seeded, model), context_for("alice", persona="You are a terse pirate."), "Dinner: sushi or pizza?")
+    assert out["persona_version"] is None
+    assert all(str(c["messages"][0].content).startswith("You are a terse pirate.") for c in model.calls)
+    assert [v.text for v in seeded.personas.history("alice")] == [stored.text]

@@ -20,8 +20,8 @@ def retrieve_memory(state: AgentState, runtime: Runtime[Context], *, resources: 
     items = memory.episodes.search(user, query, k=ctx.top_k, before=as_of)
     # The profile summarises all of memory; a run restricted to the past must not see it.
     profile = memory.profiles.latest(user) if as_of is None else None
-    if state.get("persona_override"):
-        persona, version = state["persona_override"], None
+    if override := state.get("persona_override") or ctx.persona:
+        persona, version = override, None
     else:
         stored = memory.current_persona(user)
         persona, version = stored.text, stored.version
