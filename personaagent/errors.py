@@ -32,3 +32,15 @@ class UnknownVersion(PersonaAgentError, LookupError):
 
 class PersonaConflict(PersonaAgentError, RuntimeError):
     """The stored persona changed while an optimization was running; its candidate was not stored."""
+
+
+class InvalidInput(PersonaAgentError, ValueError):
+    """A request the agent cannot take: empty, too long, or not valid text."""
+
+
+class ModelReplyError(PersonaAgentError, RuntimeError):
+    """The model's reply was unusable (empty, or not the structure asked for). Retried as transient."""
+
+
+class StoreUnavailable(PersonaAgentError, ConnectionError):
+    """The Chroma server cannot be reached."""

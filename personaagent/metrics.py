@@ -10,11 +10,14 @@ from typing import Any, Callable, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableLambda
+from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .errors import PersonaAgentError
+from .errors import ModelReplyError, PersonaAgentError
 from .models import structured
+from .resilience import TRANSIENT, model_retry
 
 
 @dataclass
@@ -93,9 +96,22 @@ class Judgement(BaseModel):
     difference: str = Field(description="one sentence on what differs from what the user wanted")
 
 
-def make_judge(model: BaseChatModel) -> Metric:
-    """An LLM judge: loss = 1 − score in [0, 1], with the judge's sentence as the textual loss."""
-    judge = structured(model, Judgement)
+def _verdict(reply: Judgement | None) -> Judgement:
+    if reply is None:
+        raise ModelReplyError("the judge model returned no structured verdict (score, difference)")
+    return reply
+
+
+def make_judge(model: BaseChatModel, retry: RetryPolicy | None = None) -> Metric:
+    """An LLM judge: loss = 1 − score in [0, 1], with the judge's sentence as the textual loss.
+    Each verdict is retried on its own under ``retry`` (a batch of verdicts is not redone for one
+    failed call); a missing or malformed verdict counts as a transient failure."""
+    retry = retry or model_retry()
+    judge = (structured(model, Judgement) | RunnableLambda(_verdict)).with_retry(
+        retry_if_exception_type=TRANSIENT, stop_after_attempt=retry.max_attempts, wait_exponential_jitter=True,
+        exponential_jitter_params={"multiplier": retry.initial_interval, "max": retry.max_interval, "jitter": retry.initial_interval,
+                                   "exp_base": retry.backoff_factor},
+    )
 
     def metric(sample: dict[str, Any], answer: str) -> Score:
         verdict = judge.invoke([
@@ -103,8 +119,6 @@ def make_judge(model: BaseChatModel) -> Metric:
             HumanMessage(prompts.JUDGE_INPUT.format(
                 query=sample["query"], wanted=sample["ground_truth"], answer=answer)),
         ])
-        if verdict is None:
-            raise PersonaAgentError("the judge model returned no structured verdict (score, difference)")
         score = min(max(float(verdict.score), 0.0), 1.0)
         return Score(1.0 - score, verdict.difference.strip() or "no reason given", model_calls=1)
 
@@ -129,11 +143,11 @@ def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
     return "judge"
 
 
-def build_metric(name: str, model_factory: Callable[[], BaseChatModel]) -> Metric:
+def build_metric(name: str, model_factory: Callable[[], BaseChatModel], retry: RetryPolicy | None = None) -> Metric:
     if name == "label":
         return label_match
     if name == "rating":
         return rating_error
     if name == "choice":
         return choice_match
-    return make_judge(model_factory())
+    return make_judge(model_factory(), retry)

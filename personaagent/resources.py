@@ -7,14 +7,16 @@ LangGraph reaches Chroma and its models through configuration, not module global
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.types import RetryPolicy
 
 from .context import Context
 from .memory.store import MemoryStore, memory_for
 from .models import chat_model
+from .resilience import model_retry
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Resources:
     metric: Callable[[dict[str, Any], str], Any] | None = None
     # Where update_memory schedules background optimizations (None: the process-wide default).
     scheduler: Any = None
+    # How model-calling nodes are retried on transient failures (see ``resilience``).
+    retry: RetryPolicy = field(default_factory=model_retry)
 
     # ``context``: a run's runtime context (see ``Context.of`` for what else is accepted).
     def memory_for(self, context: Any) -> MemoryStore:

@@ -107,6 +107,16 @@ def _role_prefix(template: str) -> str:
     return template.split("{")[0][:40]
 
 
+def judge(judge_input: str) -> AIMessage:
+    """A structured verdict for ``prompts.JUDGE_INPUT``: score 1 when the answer contains what the
+    user wanted, else 0."""
+    wanted = judge_input.split("What the user really wanted: ")[1].split("\n")[0].strip().lower()
+    answer = judge_input.split("Assistant's answer: ")[1].strip().lower()
+    hit = wanted in answer
+    return tool_call("Judgement", score=1.0 if hit else 0.0,
+                     difference="gave what the user wanted" if hit else f"the user wanted {wanted}")
+
+
 def persona_agent_script(
     answer: str | Callable[[str, list[BaseMessage]], str],
     *,
@@ -115,7 +125,7 @@ def persona_agent_script(
     rewrite: str | list[str] = "You are the assistant of this user.",
 ) -> Responder:
     """A ``ScriptedChatModel`` script that plays every role PersonaAgent gives a model: the forced
-    ``search_history`` call (with the request as query), a profile line, the critique, the rewrite
+    ``search_history`` call (with the request as query), a judge's verdict, a profile line, the critique, the rewrite
     (a list is used in order, its last entry repeating) and the answer (text, or a function of the
     system prompt and the messages)."""
     from . import prompts
@@ -130,9 +140,79 @@ def persona_agent_script(
         system = str(messages[0].content) if messages else ""
         if kwargs.get("tool_choice") == HISTORY_TOOL:
             return tool_call(HISTORY_TOOL, query=str(messages[-1].content))
+        if system.startswith(_role_prefix(prompts.JUDGE_INSTRUCTION)):
+            return judge(str(messages[-1].content))
         for prefix, reply in roles.items():
             if system.startswith(prefix):
                 return reply()
         return answer(system, messages) if callable(answer) else answer
 
     return respond
+
+
+FAULT_KINDS = ("timeout", "server_error", "malformed", "empty", "truncated")
+
+
+class FaultInjectingChatModel(BaseChatModel):
+    """Wraps a chat model and makes a seeded fraction ``rate`` of its calls fail the ways real
+    endpoints do: a timeout, a 5xx, a malformed reply (for tool / structured calls: no usable tool
+    call; else blank text), an empty reply, or a reply cut off by the token limit
+    (``finish_reason="length"``). ``faults`` counts what was injected, ``calls`` all calls."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    inner: BaseChatModel
+    rate: float = 0.3
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    faults: dict[str, int] = Field(default_factory=dict)
+    calls: int = 0
+    _rng: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fault-injecting"
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
+        return self.bind(bound_tools=list(tools), tool_choice=tool_choice, **kwargs)
+
+    def _fault(self) -> str | None:
+        import random
+
+        with self._lock:
+            if self._rng is None:
+                self._rng = random.Random(self.seed)
+            self.calls += 1
+            if self._rng.random() >= self.rate:
+                return None
+            kind = self._rng.choice(self.kinds)
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+            return kind
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        import httpx
+        import openai
+
+        tools, tool_choice = kwargs.pop("bound_tools", None), kwargs.pop("tool_choice", None)
+        kind = self._fault()
+        if kind == "timeout":
+            raise TimeoutError("injected: the model endpoint timed out")
+        if kind == "server_error":
+            response = httpx.Response(503, request=httpx.Request("POST", "http://model.invalid/v1/chat/completions"))
+            raise openai.InternalServerError("injected: 503 from the model endpoint", response=response, body=None)
+        if kind == "malformed" and tools:  # a tool call whose arguments are not JSON
+            message = AIMessage(content="", invalid_tool_calls=[{
+                "type": "invalid_tool_call", "name": getattr(tools[0], "name", None) or getattr(tools[0], "__name__", "tool"),
+                "args": "{not json", "id": "call_malformed", "error": "injected: malformed arguments"}])
+        elif kind == "malformed":
+            message = AIMessage(content=" \n ")
+        elif kind == "empty":
+            message = AIMessage(content="")
+        else:
+            model = self.inner.bind_tools(tools, tool_choice=tool_choice) if tools else self.inner
+            message = model.invoke(messages)
+            if kind == "truncated":
+                message = AIMessage(content=message.text[: max(1, len(message.text) // 3)],
+                                    response_metadata={"finish_reason": "length"})
+        return ChatResult(generations=[ChatGeneration(message=message)])

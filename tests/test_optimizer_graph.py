@@ -159,9 +159,12 @@ def test_a_persona_changed_during_the_run_is_not_overwritten(labelled, context_f
             labelled.personas.save("alice", "edited by hand meanwhile", source="manual")
         return "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG"
 
-    with pytest.raises(PersonaConflict, match="changed during optimization"):
-        run(labelled, scripted(["GOOD"], answer_for), context_for("alice"))
+    out = run(labelled, scripted(["GOOD"], answer_for), context_for("alice"))
+    assert out["stop_reason"] == "conflict" and [p["outcome"] for p in out["loss_curve"]] == ["baseline", "conflict"]
+    assert (out["accepted"], out["final_version"]) == (0, 1)
     assert labelled.personas.latest("alice").text == "edited by hand meanwhile"
+    with pytest.raises(PersonaConflict, match="changed during optimization"):
+        labelled.save_optimized_persona("alice", "GOOD", 1, loss=0.0, critique="", run_marker="other:1")
 
 
 def test_rollback_creates_a_new_version_with_the_old_text(labelled):

@@ -25,8 +25,8 @@ def build_agent_graph(resources: Resources | None = None) -> StateGraph:
     resources = resources or Resources()
     tools = [*make_personal_tools(resources), search_wikipedia]
     builder = StateGraph(AgentState, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    builder.add_node("retrieve_memory", partial(retrieve_memory, resources=resources))
-    builder.add_node("reason", partial(reason, resources=resources, tools=tools))
+    builder.add_node("retrieve_memory", partial(retrieve_memory, resources=resources), retry_policy=resources.retry)
+    builder.add_node("reason", partial(reason, resources=resources, tools=tools), retry_policy=resources.retry)
     builder.add_node("tools", ToolNode(tools))
     builder.add_node("update_memory", partial(update_memory, resources=resources))
     builder.add_edge(START, "retrieve_memory")

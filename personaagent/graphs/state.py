@@ -83,6 +83,7 @@ class OptimizerState(OptimizerInput, OptimizerOutput, total=False):
     best_persona: str
     best_scores: list[dict[str, Any]]
     candidate: str | None
+    candidate_issue: str | None  # why the rewrite gave no candidate: empty rewrite | truncated rewrite
     critique: str | None
     round: int  # 0: the stored persona; i: the candidate of iteration i
     simulations: Annotated[list[dict[str, Any]], operator.add]

@@ -14,7 +14,7 @@ from langgraph.types import Send
 
 from .. import prompts
 from ..context import Context
-from ..errors import PersonaAgentError
+from ..errors import PersonaAgentError, PersonaConflict
 from ..graphs.state import OptimizerState, SimulationState
 from ..ids import validate_user_id
 from ..metrics import Score, build_metric, choose_metric
@@ -79,7 +79,8 @@ def record_simulation(state: SimulationState) -> dict:
 
 def compare(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
     """A numeric and a textual loss for each simulation of the current round."""
-    metric = resources.metric or build_metric(state["metric"], lambda: resources.optimizer_model_for(runtime.context))
+    metric = resources.metric or build_metric(state["metric"], lambda: resources.optimizer_model_for(runtime.context),
+                                              resources.retry)
     sims = sorted((s for s in state["simulations"] if s["round"] == state["round"]), key=lambda s: s["id"])
     scores, calls = [], 0
     for sim in sims:
@@ -143,11 +144,15 @@ def _decide(state: OptimizerState, runtime: Runtime[Context], resources: Resourc
         update |= {"initial_loss": best_loss, "best_loss": best_loss, "best_scores": scores}
         point["outcome"] = "baseline"
     elif _improves(state, losses["loss"]):
-        memory = resources.memory_for(runtime.context)
-        version = memory.save_optimized_persona(
-            Context.of(runtime.context).user_id, state["candidate"], state["base_version"], loss=losses["loss"],
-            critique=state.get("critique") or "", run_marker=f"{state['run_id']}:{round_}",
-        )
+        try:
+            version = resources.memory_for(runtime.context).save_optimized_persona(
+                Context.of(runtime.context).user_id, state["candidate"], state["base_version"], loss=losses["loss"],
+                critique=state.get("critique") or "", run_marker=f"{state['run_id']}:{round_}",
+            )
+        except PersonaConflict:  # another writer (optimization, rollback) got there first: stop, store nothing
+            point["outcome"] = "conflict"
+            return {"loss_curve": state["loss_curve"] + [point], "stop_reason": "conflict",
+                    "rejected": state["rejected"] + 1}
         best_loss, stale = losses["loss"], 0
         update |= {"best_loss": best_loss, "best_scores": scores, "best_persona": state["candidate"],
                    "base_version": version.version, "accepted": state["accepted"] + 1}
@@ -159,7 +164,7 @@ def _decide(state: OptimizerState, runtime: Runtime[Context], resources: Resourc
             "iteration": round_, "loss": losses["loss"], "critique": state.get("critique"),
             "persona": (state.get("candidate") or "")[:400],
         }]
-        point["outcome"] = "rejected" if state.get("candidate") else "rejected (empty rewrite)"
+        point["outcome"] = "rejected" if state.get("candidate") else f"rejected ({state.get('candidate_issue')})"
     round_calls = sum(s["calls"] for s in state["simulations"] if s["round"] == round_)
     stop = _stop_reason(state, best_loss, stale, state.get("model_calls", 0), round_calls)
     return update | {"stale": stale, "loss_curve": state["loss_curve"] + [point], "stop_reason": stop}
@@ -218,7 +223,12 @@ def rewrite(state: OptimizerState, runtime: Runtime[Context], *, resources: Reso
         HumanMessage(prompts.REWRITE_INPUT.format(body=persona_body(state["best_persona"]), critique=state["critique"])),
     ], config={"run_name": f"rewrite for {iteration_name(state['round'] + 1)}"})
     body = reply.text.strip().removeprefix("<persona>").removesuffix("</persona>")
-    return {"candidate": bounded_persona(body, max_chars, rules) or None, "round": state["round"] + 1,
+    candidate, issue = bounded_persona(body, max_chars, rules) or None, None
+    if reply.response_metadata.get("finish_reason") == "length":  # cut off by the token limit
+        candidate, issue = None, "truncated rewrite"
+    elif candidate is None:
+        issue = "empty rewrite"
+    return {"candidate": candidate, "candidate_issue": issue, "round": state["round"] + 1,
             "model_calls": 1, "tokens": usage_tokens(reply)}
 
 

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from .. import prompts
 from ..context import Context
+from ..errors import ModelReplyError
 from ..graphs.state import AgentState
 from ..memory.episodic import Interaction
 from ..resources import Resources
@@ -57,6 +58,10 @@ def reason(state: AgentState, runtime: Runtime[Context], *, resources: Resources
     else:
         bound = model
     reply = bound.invoke([SystemMessage(system_prompt(state)), *conversation(state["messages"])])
+    if not reply.tool_calls and reply.invalid_tool_calls:
+        raise ModelReplyError(f"the model's tool call was malformed: {reply.invalid_tool_calls[0].get('error')}")
+    if not reply.tool_calls and not reply.text.strip():
+        raise ModelReplyError("the model returned an empty answer")
     return {"messages": [reply], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 

@@ -4,6 +4,7 @@ background persona optimization after ``optimize_every`` new labelled ones (the 
 
 from __future__ import annotations
 
+import logging
 import time
 
 from langgraph.runtime import Runtime
@@ -11,8 +12,11 @@ from langgraph.runtime import Runtime
 from ..context import Context
 from ..graphs.state import AgentState
 from ..memory.episodic import Interaction
+from ..resilience import TRANSIENT
 from ..resources import Resources
 from .messages import current_query, last_answer
+
+log = logging.getLogger(__name__)
 
 # Per-turn inputs, cleared so they do not carry over to the next turn of a thread.
 TURN_RESET = {"ground_truth": None, "feedback": None, "persona_override": None, "as_of": None, "record": None}
@@ -34,7 +38,10 @@ def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Re
     )
     memory.episodes.add([item])
     if memory.profile_is_stale(ctx.user_id, ctx.profile_every):
-        memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx))
+        try:
+            memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx))
+        except TRANSIENT as exc:  # the turn is stored; the profile is refreshed on a later turn
+            log.warning("profile refresh of %s failed, will retry on a later turn: %r", ctx.user_id, exc)
     if item.labelled:
         from ..optimize import maybe_schedule  # the optimizer graph builds on this one
 

@@ -1,0 +1,79 @@
+"""Model faults: 30 % of model calls time out, get a 5xx, come back malformed, empty or cut off.
+Agent turns retry with backoff and finish (or fail with the transient error named); the optimizer
+never stores an empty, truncated or worse persona. Run with -s to see the counts."""
+
+from collections import Counter
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from personaagent import prompts
+from personaagent.graphs.agent import build_agent_graph
+from personaagent.graphs.optimizer import build_optimizer_graph
+from personaagent.memory import Interaction
+from personaagent.resilience import is_transient, model_retry
+from personaagent.resources import Resources
+from personaagent.testing import FaultInjectingChatModel, ScriptedChatModel, persona_agent_script
+
+FAST_RETRY = model_retry(max_attempts=4, initial_interval=0.001, max_interval=0.01)
+
+
+def report(title: str, counts: dict) -> None:
+    print(f"\n{title}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def test_agent_turns_retry_and_finish_under_30_percent_faults(memory, context_for):
+    inner = ScriptedChatModel(script=persona_agent_script("RIGHT"))
+    faulty = FaultInjectingChatModel(inner=inner, rate=0.3, seed=7, kinds=("timeout", "server_error", "malformed", "empty"))
+    graph = build_agent_graph(Resources(memory=memory, agent_model=faulty, retry=FAST_RETRY)).compile()
+    outcomes, errors = Counter(), []
+    for n in range(40):
+        try:
+            out = graph.invoke({"messages": [HumanMessage(f"question {n}: RIGHT or WRONG?")], "ground_truth": "RIGHT"},
+                               context=context_for("alice"))
+        except Exception as exc:  # retries exhausted: the transient error itself, named
+            assert is_transient(exc), repr(exc)
+            outcomes["failed"] += 1
+            errors.append(type(exc).__name__)
+            continue
+        assert out["answer"] == "RIGHT"
+        outcomes["finished"] += 1
+    report("agent, 40 turns", {**outcomes, "model calls": faulty.calls, **{f"injected {k}": v for k, v in faulty.faults.items()},
+                               "errors": errors})
+    assert sum(faulty.faults.values()) >= 0.2 * faulty.calls and set(faulty.faults) == {"timeout", "server_error", "malformed", "empty"}
+    assert outcomes["finished"] >= 36  # each node gets 4 attempts: a turn fails with p ≈ 2 × 0.3⁴
+    stored = memory.episodes.list("alice")
+    assert len(stored) == outcomes["finished"] and all(i.answer == "RIGHT" for i in stored)
+
+
+@pytest.mark.parametrize("metric", ["label", "judge"])
+def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, context_for, metric):
+    outcomes, faults, calls = Counter(), Counter(), 0
+    for seed in range(12):
+        user = f"user{seed}"
+        memory.episodes.add([Interaction(user_id=user, query=f"question {n}: RIGHT or WRONG?", ground_truth="RIGHT",
+                                         timestamp=100.0 + n) for n in range(5)])
+        inner = ScriptedChatModel(script=persona_agent_script(
+            lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG",
+            rewrite=["A WORSE persona.", "A GOOD persona, complete and whole."]))
+        faulty = FaultInjectingChatModel(inner=inner, rate=0.3, seed=seed)
+        graph = build_optimizer_graph(Resources(memory=memory, agent_model=faulty, retry=FAST_RETRY)).compile()
+        try:
+            out = graph.invoke({"max_iters": 3, "patience": 3, "metric": metric}, context=context_for(user))
+            outcomes["finished"] += 1
+            outcomes.update(p["outcome"] for p in out["loss_curve"][1:])
+        except Exception as exc:
+            assert is_transient(exc), repr(exc)
+            outcomes["failed"] += 1
+        faults.update(faulty.faults)
+        calls += faulty.calls
+        loss_of = {1: 1.0}  # the initial persona answers every sample wrong
+        for version in memory.personas.history(user):
+            if version.source == "optimizer":
+                assert version.text == f"A GOOD persona, complete and whole.\n\n{prompts.TOOL_RULES}"
+                assert version.loss < loss_of[version.parent]  # better than the version it replaced
+                loss_of[version.version] = version.loss
+        assert memory.current_persona(user).text.strip()
+    report(f"optimizer ({metric} metric), 12 runs", {**outcomes, "model calls": calls, **{f"injected {k}": v for k, v in faults.items()}})
+    assert set(faults) == {"timeout", "server_error", "malformed", "empty", "truncated"}
+    assert outcomes["finished"] >= 9 and outcomes["accepted"] >= 6
