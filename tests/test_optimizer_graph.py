@@ -207,9 +207,15 @@ def test_llm_judge_metric_uses_structured_output():
     judge_model = ScriptedChatModel(script=[tool_call("Judgement", score=0.8, difference="a bit long")])
     score = make_judge(judge_model)({"query": "q", "ground_truth": "short answer"}, "a long answer")
     assert (round(score.loss, 6), score.feedback, score.model_calls) == (0.2, "a bit long", 1)
-    silent = ScriptedChatModel(script=["I refuse to call tools"])
-    with pytest.raises(PersonaAgentError, match="no structured verdict"):
-        make_judge(silent)({"query": "q", "ground_truth": "x"}, "y")
+    from personaagent.resilience import model_retry
+
+    silent = ScriptedChatModel(script=["I refuse to call tools"] * 2)
+    with pytest.raises(PersonaAgentError, match="no structured verdict"):  # retried, then named
+        make_judge(silent, model_retry(max_attempts=2, initial_interval=0.001))({"query": "q", "ground_truth": "x"}, "y")
+    assert len(silent.calls) == 2
+    recovers = ScriptedChatModel(script=["no verdict", tool_call("Judgement", score=1.0, difference="same")])
+    fast = model_retry(max_attempts=2, initial_interval=0.001)
+    assert make_judge(recovers, fast)({"query": "q", "ground_truth": "x"}, "x").loss == 0.0
 
 
 def test_topology_snapshot():
