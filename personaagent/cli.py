@@ -19,9 +19,11 @@ def _store(args):
 
 def context_of(args):
     from .context import Context
+    from .ids import validate_user_id
 
+    user = getattr(args, "user", None)
     return Context(
-        user_id=getattr(args, "user", None) or "default",
+        user_id=validate_user_id(user) if user is not None else "default",
         chroma_path=os.environ.get("PERSONAAGENT_CHROMA_PATH") or str(Path(args.home) / "chroma"),
     )
 
@@ -142,6 +144,36 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_ask(args) -> int:
+    from langchain_core.messages import HumanMessage
+
+    from .graphs.agent import build_agent_graph
+    from .ids import validate_user_id
+    from .resources import Resources
+
+    context = context_of(args)
+    validate_user_id(context.user_id)
+    inputs = {"messages": [HumanMessage(args.request)]}
+    if args.right is not None:
+        inputs["ground_truth"] = args.right
+    out = build_agent_graph(Resources()).compile().invoke(inputs, context=context)
+    print(out["answer"])
+    return 0
+
+
+def model_failure(exc: BaseException) -> str | None:
+    """A message for a model endpoint that failed (after retries), or None for other errors."""
+    import openai
+
+    from .resilience import is_transient
+
+    if not (is_transient(exc) or isinstance(exc, openai.APIError)):
+        return None
+    request = getattr(exc, "request", None)
+    where = f" at {request.url}" if request is not None else ""
+    return f"the model endpoint{where} failed: {type(exc).__name__}: {exc}"
+
+
 def cmd_chat(args) -> int:
     from .chat import run_chat
 
@@ -183,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--optimize-every", type=int, default=0, metavar="K",
                       help="optimize the persona in the background after K new labelled turns (default: off)")
     chat.set_defaults(func=cmd_chat)
+
+    ask = sub.add_parser("ask", help="ask the agent one question as a user",
+                         description="One turn of the agent graph for a user: retrieval, persona, tools, "
+                         "answer; the interaction is stored in their memory.")
+    ask.add_argument("--user", required=True, help="user id")
+    ask.add_argument("request", help="the question or request")
+    ask.add_argument("--right", metavar="TEXT", help="what the user really wanted (stores a labelled interaction)")
+    ask.set_defaults(func=cmd_ask)
 
     ingest = sub.add_parser("ingest", help="load a user's history (JSONL) or knowledge (JSONL/CSV)",
                             description="History JSONL: one object per line with 'query' and "
@@ -244,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     except PersonaAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = model_failure(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 

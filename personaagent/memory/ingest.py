@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import IngestError
+from ..errors import IngestError, PersonaAgentError
 from ..ids import validate_user_id
 from .episodic import MAX_QUERY_CHARS, Interaction, stable_id
 from .knowledge import KnowledgeItem
@@ -91,6 +91,8 @@ def parse_interaction(user_id: str, record: Any, default_time: float) -> Interac
 def _lines(path: Path):
     try:
         text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise PersonaAgentError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise IngestError(str(path), [(text_line(path, exc.start), "not valid UTF-8")]) from None
     return text.splitlines()

@@ -16,7 +16,7 @@ from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 
 from .. import prompts
-from ..errors import PersonaConflict
+from ..errors import PersonaConflict, StoreUnavailable
 from ..ids import validate_user_id
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
 from .episodic import EpisodicMemory
@@ -61,7 +61,10 @@ class MemoryStore:
     ) -> "MemoryStore":
         settings = Settings(anonymized_telemetry=False)
         if host:
-            client = chromadb.HttpClient(host=host, port=port, settings=settings)
+            try:
+                client = chromadb.HttpClient(host=host, port=port, settings=settings)
+            except Exception as exc:  # chromadb reports a refused connection as ValueError
+                raise StoreUnavailable(f"cannot reach the Chroma server at {host}:{port}; is it running? ({exc})") from exc
         else:
             if path is None:
                 raise ValueError("MemoryStore.open needs a path or a Chroma server host")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
-from ..errors import PersonaAgentError
+from ..errors import InvalidInput
 from ..memory.episodic import MAX_QUERY_CHARS
 
 
@@ -12,16 +12,22 @@ def _last_human_index(messages: list[AnyMessage]) -> int:
     for i in range(len(messages) - 1, -1, -1):
         if isinstance(messages[i], HumanMessage):
             return i
-    raise PersonaAgentError("the input has no user message")
+    raise InvalidInput("the input has no user message")
 
 
 def current_query(messages: list[AnyMessage]) -> str:
     """The latest user message's text, validated (non-empty, bounded)."""
     text = messages[_last_human_index(messages)].text.strip()
     if not text:
-        raise PersonaAgentError("the user message is empty")
+        raise InvalidInput("the user message is empty")
     if len(text) > MAX_QUERY_CHARS:
-        raise PersonaAgentError(f"the user message is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+        raise InvalidInput(f"the user message is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # undecodable bytes (e.g. from a terminal) arrive as lone surrogates
+        raise InvalidInput(f"the user message is not valid UTF-8 text (at character {exc.start + 1})") from None
+    if "\x00" in text:
+        raise InvalidInput("the user message contains a NUL character")
     return text
 
 
