@@ -154,8 +154,14 @@ def _open_cached(path: str, host: str, port: int, embed_url: str, embed_model: s
     return MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
 
 
+_open_lock = threading.Lock()
+
+
 def memory_for(context) -> MemoryStore:
-    """The store a runtime ``Context`` points at (one open client per location per process)."""
+    """The store a runtime ``Context`` points at (one open client per location per process).
+    Opening is serialised: parallel simulations that are a process's first users of a store must
+    not create its Chroma client concurrently (chromadb fails that race)."""
     path = "" if context.chroma_host else str(context.resolved_chroma_path())
-    return _open_cached(path, context.chroma_host, context.chroma_port,
-                        context.embedding_base_url, context.embedding_model)
+    with _open_lock:
+        return _open_cached(path, context.chroma_host, context.chroma_port,
+                            context.embedding_base_url, context.embedding_model)

@@ -7,11 +7,14 @@ It plays every role PersonaAgent gives a model, deterministically:
 - anything else is the agent: for "...: A or B?" it answers the option its persona (the system
   prompt before the retrieved history) says the user likes, else the first option.
 So a persona starts out wrong and the optimizer can fix it, through real HTTP and real processes.
+FAKE_OPENAI_LATENCY (seconds) delays every reply; FAKE_OPENAI_LOG names a file that gets one line
+per request with its role (tool, profile, critique, rewrite, agent).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -30,6 +33,19 @@ def _text(message: dict) -> str:
 
 def _starts(system: str, template: str) -> bool:
     return system.startswith(template.split("{")[0][:40])
+
+
+def role_of(body: dict) -> str:
+    """Which PersonaAgent role a request plays (logged with FAKE_OPENAI_LOG)."""
+    messages = body["messages"]
+    system = _text(messages[0]) if messages and messages[0]["role"] == "system" else ""
+    if isinstance(body.get("tool_choice"), dict):
+        return "tool"
+    for name, template in (("profile", prompts.PROFILE_INSTRUCTION), ("critique", prompts.CRITIQUE_INSTRUCTION),
+                           ("rewrite", prompts.REWRITE_INSTRUCTION)):
+        if _starts(system, template):
+            return name
+    return "agent"
 
 
 def reply_for(body: dict) -> dict:
@@ -75,6 +91,10 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         if not self.path.endswith("/chat/completions"):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
+        if log := os.environ.get("FAKE_OPENAI_LOG"):
+            with open(log, "a") as f:
+                f.write(role_of(body) + "\n")
+        time.sleep(float(os.environ.get("FAKE_OPENAI_LATENCY") or 0))
         message = reply_for(body)
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}

@@ -1,0 +1,67 @@
+"""kill -9 of a real `personaagent optimize` process in the middle of an iteration: the stored
+persona is still the last accepted version and loads; running the command again resumes from the
+SQLite checkpoint (the baseline and the critique are not redone) and completes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from personaagent.memory import MemoryStore
+
+from support.processes import Process, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent / "personaagent")
+
+
+def roles(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+def test_kill_9_mid_iteration_then_resume(tmp_path):
+    port, log = free_port(), tmp_path / "requests.log"
+    fake = Process("fake-openai", [sys.executable, str(ROOT / "tests/support/fake_openai.py"), str(port)], tmp_path,
+                   cwd=ROOT, env={"PYTHONPATH": str(ROOT), "FAKE_OPENAI_LATENCY": "0.3", "FAKE_OPENAI_LOG": str(log)})
+    try:
+        fake.wait_http(f"http://127.0.0.1:{port}/v1/models")
+        env = {**os.environ, "PERSONAAGENT_HOME": str(tmp_path / "home"), "PERSONAAGENT_BASE_URL": f"http://127.0.0.1:{port}/v1",
+               "PERSONAAGENT_API_KEY": "x", "PERSONAAGENT_WEB_SEARCH": "0"}
+        history = tmp_path / "history.jsonl"
+        history.write_text("".join(f'{{"query": "Dinner {n}: pizza or sushi?", "ground_truth": "sushi", "timestamp": {100 + n}}}\n'
+                                   for n in range(5)))
+        subprocess.run([CLI, "ingest", "--user", "alice", "--no-profile", str(history)], env=env, check=True, capture_output=True)
+        optimize = [CLI, "optimize", "--user", "alice", "--batch-size", "3", "--holdout", "1", "--iters", "2"]
+        first = subprocess.Popen(optimize, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while "rewrite" not in roles(log):  # iteration 1 is under way: baseline and critique are done
+            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read().decode()
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+        killed_at = len(roles(log))
+
+        memory = MemoryStore.open(tmp_path / "home" / "chroma")
+        persona = memory.personas.latest("alice")
+        assert (persona.version, persona.source) == (1, "initial") and "## Tool-use rules" in persona.text
+        assert [r["status"] for r in memory.runs.history("alice")] == ["running"]
+        del memory
+
+        second = subprocess.run(optimize, env=env, capture_output=True, text=True, timeout=180)
+        assert second.returncode == 0, second.stderr[-3000:]
+        resumed = roles(log)[killed_at:]
+        assert "critique" not in resumed and resumed.count("rewrite") == 1  # only the interrupted step onwards
+        assert resumed.count("tool") == 4 and resumed.count("agent") == 4  # the candidate's 4 simulations
+        assert "loss 1.000 → 0.000; current persona v2" in second.stdout
+
+        memory = MemoryStore.open(tmp_path / "home" / "chroma")
+        persona = memory.personas.latest("alice")
+        assert (persona.version, persona.source, persona.parent) == (2, "optimizer", 1)
+        assert "This user likes sushi." in persona.text
+        assert [r["status"] for r in memory.runs.history("alice")] == ["finished"]
+    finally:
+        fake.stop()
