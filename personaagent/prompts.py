@@ -1,5 +1,22 @@
 """Prompt texts, as named constants. Placeholders are documented next to each one."""
 
+import re
+
+_SPACE = re.compile(r"\s+")
+
+
+def quote(text: str) -> str:
+    """Stored text (a memory, a knowledge item, a profile) made safe to put inside a quoted-data
+    block of a prompt: one line, so it cannot start a heading or a rule of its own, and no angle
+    brackets, so it cannot close the block (``</history>``) and speak outside it."""
+    return _SPACE.sub(" ", text).strip().replace("<", "‹").replace(">", "›")
+
+
+def quote_lines(text: str) -> str:
+    """Like ``quote`` but keeps the lines (a profile has one per domain), each as a list item."""
+    return "\n".join(f"- {quote(line).lstrip('-* ')}" for line in text.splitlines() if line.strip())
+
+
 # The part of every persona that tells the agent how to act with its tools. The optimizer's
 # rewrite must keep it verbatim (checked there); the persona's user-specific part sits above it.
 TOOL_RULES = """## Tool-use rules

@@ -6,6 +6,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
+from ..prompts import quote
 from .episodic import Interaction
 
 MAX_PROFILE_INTERACTIONS = 60
@@ -16,13 +17,13 @@ MAX_LINE_CHARS = 200
 
 def describe(item: Interaction) -> str:
     """One line for a prompt: what was asked and what the user wanted (or was answered)."""
-    line = f'asked "{item.query}"'
+    line = f'asked "{quote(item.query)}"'
     if item.ground_truth is not None:
-        line += f' and chose "{item.ground_truth}"'
+        line += f' and chose "{quote(item.ground_truth)}"'
     elif item.answer:
-        line += f' and was answered "{item.answer[:200]}"'
+        line += f' and was answered "{quote(item.answer[:200])}"'
     if item.feedback:
-        line += f' (feedback: "{item.feedback}")'
+        line += f' (feedback: "{quote(item.feedback)}")'
     return line
 
 

@@ -7,6 +7,7 @@ from langgraph.runtime import Runtime
 from ..context import Context
 from ..graphs.state import AgentState
 from ..ids import validate_user_id
+from ..prompts import quote_lines
 from ..resources import Resources
 from .messages import current_query
 
@@ -27,7 +28,7 @@ def retrieve_memory(state: AgentState, runtime: Runtime[Context], *, resources: 
         persona, version = stored.text, stored.version
     return {
         "retrieved": [item.to_dict() for item in items],
-        "profile": profile.text if profile else "",
+        "profile": quote_lines(profile.text) if profile else "",
         "persona": persona,
         "persona_version": version,
     }

@@ -12,6 +12,7 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 
 from ..context import Context
+from ..prompts import quote, quote_lines
 from ..memory.episodic import Interaction
 from ..memory.profile import describe
 from ..resources import Resources
@@ -45,14 +46,14 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
         if (runtime.state or {}).get("as_of") is not None:  # the profile may reflect later interactions
             return "<profile>\n(not available for this run)\n</profile>"
         profile = resources.memory_for(ctx).profiles.latest(ctx.user_id)
-        return f"<profile>\n{profile.text if profile else '(no profile yet)'}\n</profile>"
+        return f"<profile>\n{quote_lines(profile.text) if profile else '(no profile yet)'}\n</profile>"
 
     @tool
     def search_knowledge(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search the user's knowledge collection (their catalogue of items, notes) for `query`."""
         ctx = Context.of(runtime.context)
         items = resources.memory_for(ctx).knowledge.search(ctx.user_id, query, k=ctx.top_k)
-        body = "\n".join(f"- {i.text}" for i in items) or "(the knowledge collection is empty)"
+        body = "\n".join(f"- {quote(i.text)}" for i in items) or "(the knowledge collection is empty)"
         return f"<knowledge>\n{body}\n</knowledge>"
 
     return [search_history, read_profile, search_knowledge]
