@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from difflib import unified_diff
 from typing import Any, Callable
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from .context import Context
+from .errors import PersonaAgentError
 from .graphs.optimizer import build_optimizer_graph
 from .graphs.state import OptimizerOutput
 from .memory.store import MemoryStore
@@ -56,6 +57,31 @@ def run_optimizer(
             on_iteration(decided["loss_curve"][-1])
     values = graph.get_state(config).values
     return {key: values[key] for key in OptimizerOutput.__annotations__ if key in values}
+
+
+def optimize_users(
+    contexts: list[Context], resources: Resources, inputs: dict[str, Any] | None = None, concurrency: int = 8,
+    on_done: Callable[[str, dict | BaseException], None] | None = None,
+) -> dict[str, dict | BaseException]:
+    """Optimize many users' personas, ``concurrency`` at a time (model calls dominate, so threads
+    overlap their waiting). Returns each user's summary, or the exception that ended their run; one
+    user's failure does not stop the others."""
+    if concurrency < 1:
+        raise PersonaAgentError(f"concurrency must be at least 1 (got {concurrency})")
+    graph = build_optimizer_graph(resources).compile()
+
+    def one(context: Context) -> dict:
+        return graph.invoke(dict(inputs or {}), context=context)
+
+    results: dict[str, dict | BaseException] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="optimize-users") as pool:
+        futures = {pool.submit(one, context): context.user_id for context in contexts}
+        for future in as_completed(futures):
+            user = futures[future]
+            results[user] = future.exception() or future.result()
+            if on_done:
+                on_done(user, results[user])
+    return results
 
 
 def format_number(value) -> str:

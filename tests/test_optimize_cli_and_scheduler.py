@@ -133,3 +133,23 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     assert main(["--home", home, "optimize", "--user", "bob", "--restart"]) == 0
     assert len(model.calls) - calls == 10 + 2 + 10  # started over: baseline, critique, rewrite, candidate
     assert [r["status"] for r in store.runs.history("bob")] == ["abandoned", "finished"]
+
+
+def test_optimize_users_runs_many_and_reports_each_failure(memory, context_for):
+    from personaagent.errors import PersonaAgentError
+    from personaagent.optimize import optimize_users
+    from personaagent.resources import Resources
+    from personaagent.testing import ScriptedChatModel, persona_agent_script
+
+    for user in ("u1", "u2"):
+        memory.episodes.add([Interaction(user_id=user, query=f"q{n}", ground_truth="RIGHT", timestamp=float(n)) for n in range(4)])
+    model = ScriptedChatModel(script=persona_agent_script(
+        lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG", rewrite="GOOD one."))
+    done = []
+    results = optimize_users([context_for(u) for u in ("u1", "u2", "nobody")],
+                             Resources(memory=memory, agent_model=model), {"max_iters": 1}, concurrency=3,
+                             on_done=lambda user, result: done.append(user))
+    assert sorted(done) == ["nobody", "u1", "u2"]
+    assert results["u1"]["accepted"] == results["u2"]["accepted"] == 1
+    assert isinstance(results["nobody"], PersonaAgentError) and "no labelled interactions" in str(results["nobody"])
+    assert memory.personas.latest("u1").text.startswith("GOOD one.")
