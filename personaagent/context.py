@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from .errors import PersonaAgentError
-
 from .models import ModelSettings
 
 

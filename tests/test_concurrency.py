@@ -9,7 +9,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 
 from personaagent.context import Context
 from personaagent.graphs.optimizer import build_optimizer_graph
