@@ -17,11 +17,11 @@ def _store(args):
     return memory_for(context_of(args))
 
 
-def context_of(args):
+def context_of(args, user: str | None = None):
     from .context import Context
     from .ids import validate_user_id
 
-    user = getattr(args, "user", None)
+    user = user if user is not None else getattr(args, "user", None)
     return Context(
         user_id=validate_user_id(user) if user is not None else "default",
         chroma_path=os.environ.get("PERSONAAGENT_CHROMA_PATH") or str(Path(args.home) / "chroma"),
@@ -110,11 +110,13 @@ def cmd_optimize(args) -> int:
     from .optimize import format_summary, format_number, run_optimizer
     from .resources import Resources
 
-    user = validate_user_id(args.user)
     inputs = {k: v for k, v in {
         "batch_size": args.batch_size, "holdout_size": args.holdout, "max_iters": args.iters,
         "patience": args.patience, "min_delta": args.min_delta, "max_calls": args.budget, "metric": args.metric,
     }.items() if v is not None}
+    if args.users:
+        return optimize_many(args, inputs)
+    user = validate_user_id(args.user)
     Path(args.home).mkdir(parents=True, exist_ok=True)
     with SqliteSaver.from_conn_string(str(Path(args.home) / "optimizer.sqlite")) as saver, \
             tqdm(total=(args.iters or 3) + 1, desc=f"optimize {user}", unit="iter", file=sys.stderr) as bar:
@@ -126,6 +128,28 @@ def cmd_optimize(args) -> int:
                                 on_iteration=progress)
     print(format_summary(summary))
     return 0
+
+
+def optimize_many(args, inputs: dict) -> int:
+    """``optimize --users``: one line per user as each finishes; exit 1 if any failed."""
+    from .optimize import format_number, optimize_users
+    from .resources import Resources
+
+    users = [u.strip() for u in args.users.split(",") if u.strip()]
+    contexts = [context_of(args, user) for user in users]
+
+    def report(user: str, result) -> None:
+        if isinstance(result, BaseException):
+            print(f"{user}: failed: {model_failure(result) or result}")
+        else:
+            print(f"{user}: loss {format_number(result.get('initial_loss'))} → {format_number(result.get('best_loss'))}, "
+                  f"{result.get('accepted')} accepted, stop {result.get('stop_reason')}, persona v{result.get('final_version')}")
+        sys.stdout.flush()
+
+    results = optimize_users(contexts, Resources(), inputs, concurrency=args.concurrency, on_done=report)
+    failed = sum(isinstance(r, BaseException) for r in results.values())
+    print(f"{len(users) - failed} of {len(users)} users optimized")
+    return 1 if failed else 0
 
 
 def cmd_runs(args) -> int:
@@ -242,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "interactions under the current persona, critique the misses, rewrite the persona, "
                               "and keep the rewrite only if the loss drops. An interrupted run resumes on the "
                               "next call (state in HOME/optimizer.sqlite) unless --restart.")
-    optimize.add_argument("--user", required=True, help="user id")
+    who = optimize.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="user id")
+    who.add_argument("--users", help="comma-separated user ids, optimized --concurrency at a time (no resume)")
+    optimize.add_argument("--concurrency", type=int, default=4, help="with --users: optimizations at once (default 4)")
     optimize.add_argument("--batch-size", type=int, help="latest labelled interactions to align on (default 3)")
     optimize.add_argument("--holdout", type=int, help="earlier labelled interactions used for acceptance (default 2)")
     optimize.add_argument("--iters", type=int, help="maximum critique/rewrite iterations (default 3)")

@@ -54,6 +54,20 @@ def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys)
     assert "manual    finished  loss 1.0 → 0.0, no_failures" in capsys.readouterr().out
 
 
+def test_optimize_many_users_from_the_cli(tmp_path, monkeypatch, capsys):
+    store = cli_setup(tmp_path, monkeypatch, ScriptedChatModel(script=responder()))
+    labelled(store, "bob")
+    assert main(["--home", str(tmp_path), "optimize", "--users", "alice,bob,nobody", "--concurrency", "2", "--iters", "1"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(lines[:3]) == ["alice: loss 1.000 → 0.000, 1 accepted, stop no_failures, persona v2",
+                                 "bob: loss 1.000 → 0.000, 1 accepted, stop no_failures, persona v2",
+                                 "nobody: failed: user 'nobody' has no labelled interactions (with a ground truth) to optimize on"]
+    assert lines[3] == "2 of 3 users optimized"
+    with pytest.raises(SystemExit) as both:  # --user and --users exclude each other
+        main(["--home", str(tmp_path), "optimize", "--users", "alice", "--user", "bob"])
+    assert both.value.code == 2
+
+
 def test_optimize_without_labels_fails_clearly(tmp_path, capsys):
     assert main(["--home", str(tmp_path), "optimize", "--user", "nobody"]) == 2
     assert "no labelled interactions" in capsys.readouterr().err
