@@ -167,7 +167,7 @@ class FaultInjectingChatModel(BaseChatModel):
     kinds: tuple[str, ...] = FAULT_KINDS
     faults: dict[str, int] = Field(default_factory=dict)
     calls: int = 0
-    _rng: Any = PrivateAttr(default=None)
+    _seen: dict[str, int] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -177,16 +177,20 @@ class FaultInjectingChatModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
         return self.bind(bound_tools=list(tools), tool_choice=tool_choice, **kwargs)
 
-    def _fault(self) -> str | None:
+    def _fault(self, messages: list[BaseMessage]) -> str | None:
+        """Seeded by the call's messages and how often they were sent before, so the same run draws
+        the same faults whatever order parallel calls arrive in (a retry draws afresh)."""
         import random
 
+        key = hashlib.sha1(repr([(m.type, str(m.content)) for m in messages]).encode()).hexdigest()
         with self._lock:
-            if self._rng is None:
-                self._rng = random.Random(self.seed)
+            attempt = self._seen.get(key, 0)
+            self._seen[key] = attempt + 1
             self.calls += 1
-            if self._rng.random() >= self.rate:
+            draw = random.Random(f"{self.seed}:{key}:{attempt}")
+            if draw.random() >= self.rate:
                 return None
-            kind = self._rng.choice(self.kinds)
+            kind = draw.choice(self.kinds)
             self.faults[kind] = self.faults.get(kind, 0) + 1
             return kind
 
@@ -195,7 +199,7 @@ class FaultInjectingChatModel(BaseChatModel):
         import openai
 
         tools, tool_choice = kwargs.pop("bound_tools", None), kwargs.pop("tool_choice", None)
-        kind = self._fault()
+        kind = self._fault(messages)
         if kind == "timeout":
             raise TimeoutError("injected: the model endpoint timed out")
         if kind == "server_error":

@@ -76,4 +76,4 @@ def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, 
         assert memory.current_persona(user).text.strip()
     report(f"optimizer ({metric} metric), 12 runs", {**outcomes, "model calls": calls, **{f"injected {k}": v for k, v in faults.items()}})
     assert set(faults) == {"timeout", "server_error", "malformed", "empty", "truncated"}
-    assert outcomes["finished"] >= 9 and outcomes["accepted"] >= 6
+    assert outcomes["finished"] >= 8 and outcomes["accepted"] >= 6  # 10 and 8–10 in the runs noted in the README
