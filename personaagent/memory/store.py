@@ -6,6 +6,7 @@ given. All reads filter on the validated user id, so one user's data never reach
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -69,7 +70,11 @@ class MemoryStore:
             if path is None:
                 raise ValueError("MemoryStore.open needs a path or a Chroma server host")
             Path(path).mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=settings)
+            # Processes opening a new directory at once would race chromadb's schema creation
+            # ("table collections already exists"): one at a time creates the client and collections.
+            with open(Path(path) / ".personaagent-open.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                return cls(chromadb.PersistentClient(path=str(path), settings=settings), embedder)
         return cls(client, embedder)
 
     def forget_user(self, user_id: str) -> None:
