@@ -33,7 +33,6 @@ from langchain_core.runnables import Runnable
 from .context import Context
 from .errors import PersonaAgentError
 from .graphs.optimizer import build_optimizer_graph
-from .graphs.state import OptimizerOutput
 from .memory.episodic import Interaction
 from .memory.store import MemoryStore
 from .metrics import Score
@@ -132,7 +131,6 @@ def optimize_persona(
                             "max_calls": max_calls, "max_persona_chars": max_persona_chars},
                            context=Context(user_id=user_id))
         best = memory.personas.latest(user_id)
-        summary = {k: out[k] for k in OptimizerOutput.__annotations__ if k in out}
-        return OptimizedPersona(persona=best.text, improved=best.version > 1, summary=summary)
+        return OptimizedPersona(persona=best.text, improved=best.version > 1, summary=dict(out))  # the output schema
     finally:
         memory.forget_user(user_id)
