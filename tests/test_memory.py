@@ -104,11 +104,10 @@ def test_collections_reopen_in_a_new_process(store_path):
     script = textwrap.dedent(f"""
         import chromadb, json
         import personaagent.testing  # registers the embedding function by name
-        from personaagent.memory.episodic import EpisodicMemory
         client = chromadb.PersistentClient(path={str(store_path)!r})
         col = client.get_collection("episodes")  # no embedding function passed: rebuilt from its name
-        hits = EpisodicMemory(col).search("alice", "kayaking", k=1)
-        print(json.dumps([col.configuration_json["embedding_function"]["name"], hits[0].query]))
+        hits = col.query(query_texts=["kayaking"], n_results=1, where={{"user_id": "alice"}})
+        print(json.dumps([col.configuration_json["embedding_function"]["name"], hits["documents"][0][0]]))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["personaagent-hash-test", "kayaking on the lake"]

@@ -1,4 +1,8 @@
-"""Episodic memory: every interaction of a user, searchable by meaning and filterable by time."""
+"""Episodic memory: every interaction of a user, searchable by meaning and filterable by time.
+
+Searches scan the user's vectors exactly in process memory (``vector_cache``), which every write
+here keeps coherent; users with more rows than the cache holds are searched through Chroma's index.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ import hashlib
 import json
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..ids import validate_user_id
+from .vector_cache import VectorCache
 
 MAX_QUERY_CHARS = 8000
 
@@ -84,8 +92,21 @@ def user_filter(user_id: str, before: float | None = None, labelled: bool | None
 
 
 class EpisodicMemory:
-    def __init__(self, collection):
+    """``collection`` holds the interactions; ``vectors`` (a ``VectorCache`` over it) serves searches.
+
+    Without ``vectors`` every search is a filtered Chroma query. Writes that bypass this class
+    (straight to the collection) must call ``vectors.bump(user_ids)`` afterwards.
+    """
+
+    def __init__(self, collection, vectors: VectorCache | None = None, embedder=None):
+        if vectors is not None and embedder is None:
+            raise ValueError("EpisodicMemory: searching cached vectors needs the collection's embedder")
         self.collection = collection
+        self.vectors = vectors
+        self.embedder = embedder
+
+    def _changing(self, user_ids):
+        return self.vectors.changing(user_ids) if self.vectors is not None else nullcontext()
 
     def add(self, items: list[Interaction], on_batch=None, batch_size: int = 500) -> list[str]:
         """Store interactions all-or-nothing: if a batch fails, rows this call created are removed.
@@ -98,26 +119,32 @@ class EpisodicMemory:
             item.id = item.id or uuid.uuid4().hex
         existing = set(self.collection.get(ids=[i.id for i in items], include=[])["ids"]) if items else set()
         written: list[str] = []
-        try:
-            for start in range(0, len(items), batch_size):
-                batch = items[start : start + batch_size]
-                ids = [i.id for i in batch]
-                self.collection.upsert(
-                    ids=ids, documents=[i.query for i in batch], metadatas=[_to_metadata(i) for i in batch]
-                )
-                written.extend(i for i in ids if i not in existing)
-                if on_batch:
-                    on_batch(len(batch))
-        except Exception:
-            if written:
-                self.collection.delete(ids=written)
-            raise
+        with self._changing(i.user_id for i in items):
+            try:
+                for start in range(0, len(items), batch_size):
+                    batch = items[start : start + batch_size]
+                    ids = [i.id for i in batch]
+                    self.collection.upsert(
+                        ids=ids, documents=[i.query for i in batch], metadatas=[_to_metadata(i) for i in batch]
+                    )
+                    written.extend(i for i in ids if i not in existing)
+                    if on_batch:
+                        on_batch(len(batch))
+            except Exception:
+                if written:
+                    self.collection.delete(ids=written)
+                raise
         return [i.id for i in items]
 
     def search(self, user_id: str, query: str, k: int = 4, before: float | None = None) -> list[Interaction]:
         """The ``k`` interactions of ``user_id`` closest to ``query``, only those older than ``before``."""
         if k <= 0:
             return []
+        rows = self.vectors.rows(user_id) if self.vectors is not None else None
+        if rows is not None:
+            query_vector = np.asarray(self.embedder([query])[0], dtype=np.float32)
+            return [_from_row(rows.ids[i], rows.documents[i], rows.metadatas[i], distance)
+                    for i, distance in rows.top_k(query_vector, k, before)]
         result = self.collection.query(
             query_texts=[query], n_results=k, where=user_filter(user_id, before)
         )
@@ -156,5 +183,7 @@ class EpisodicMemory:
             item.ground_truth = ground_truth
         if feedback is not None:
             item.feedback = feedback
-        self.collection.update(ids=[item.id], metadatas=[_to_metadata(item)])
+        with self._changing([user_id]):
+            self.collection.update(ids=[item.id], metadatas=[_to_metadata(item)])
         return item
+

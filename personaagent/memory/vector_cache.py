@@ -1,0 +1,157 @@
+"""A user's episode vectors held in process memory, searched exactly, kept coherent through Chroma.
+
+Why: Chroma's local executor spends time in proportion to the whole collection on every filtered
+operation, however few rows the user has (measured by ``benchmarks/retrieval_scale.py``: a user's
+filtered top-k over 100k rows takes about 90 ms; reading that user's 100 rows takes about 12 ms).
+An agent reads one user's memories over and over (every turn, every simulated answer of an
+optimization), so the recently searched users' vectors are kept here as a normalised matrix and
+scanned exactly, which is also exact where HNSW is approximate.
+
+Coherence across threads and processes: each user has a revision row in the small
+``episode_revisions`` collection. Every write to a user's episodes stores a new random revision
+before and after it writes; every search reads the revision (one lookup by id, cheap at any size)
+and reloads the user's rows when it differs from the one the cached rows were loaded under. The
+revision is read *before* the rows, so rows loaded during a concurrent write are at worst newer
+than their revision, and the write's closing revision makes the next search reload them.
+
+Memory is bounded by ``max_rows`` cached rows in all (least recently searched users are dropped).
+A user with more than ``max_user_rows`` rows is not cached; their searches go to Chroma's index.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..ids import validate_user_id
+
+REVISIONS_COLLECTION = "episode_revisions"
+_REVISION_VECTOR = [1.0]  # Chroma needs a vector per row; revision rows are only read by id
+
+DEFAULT_MAX_ROWS = 100_000  # ≈ 150 MiB of 384-dimensional float32 vectors, plus their texts
+DEFAULT_MAX_USER_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class UserRows:
+    """One user's episodes as loaded under ``revision``; ``vectors`` rows are L2-normalised."""
+
+    revision: str | None
+    ids: list[str]
+    documents: list[str]
+    metadatas: list[dict[str, Any]]
+    vectors: np.ndarray
+    timestamps: np.ndarray
+
+    def top_k(self, query_vector: np.ndarray, k: int, before: float | None = None) -> list[tuple[int, float]]:
+        """``(row index, cosine distance)`` of the ``k`` nearest rows older than ``before``, nearest first."""
+        if not self.ids or k <= 0:
+            return []
+        norm = float(np.linalg.norm(query_vector))
+        similarity = self.vectors @ (query_vector / norm if norm else query_vector)
+        if before is not None:
+            similarity = np.where(self.timestamps < before, similarity, -np.inf)
+        candidates = np.argsort(-similarity, kind="stable")[:k]
+        return [(int(i), 1.0 - float(similarity[i])) for i in candidates if similarity[i] != -np.inf]
+
+
+class TooLarge:
+    """Marks a user whose row count exceeded the per-user limit under ``revision``."""
+
+    def __init__(self, revision: str | None):
+        self.revision = revision
+
+
+class VectorCache:
+    def __init__(self, episodes, revisions, max_rows: int = DEFAULT_MAX_ROWS,
+                 max_user_rows: int = DEFAULT_MAX_USER_ROWS):
+        self.episodes = episodes
+        self.revisions = revisions
+        self.max_rows = max_rows
+        self.max_user_rows = min(max_user_rows, max_rows)
+        self._entries: OrderedDict[str, UserRows | TooLarge] = OrderedDict()
+        self._cached_rows = 0
+        self._lock = threading.Lock()
+
+    # --- writers -------------------------------------------------------------------------------
+    @contextmanager
+    def changing(self, user_ids: Iterable[str]):
+        """Around a write to these users' episodes: a new revision before it (copies cached
+        elsewhere are stale at once) and after it, even when it fails (rows another reader loaded
+        during the write are reloaded)."""
+        users = sorted(set(user_ids))
+        self.bump(users)
+        try:
+            yield
+        finally:
+            self.bump(users)
+
+    def bump(self, user_ids: Iterable[str]) -> None:
+        """Give these users a new revision; writes that bypass ``changing`` must call this after."""
+        users = sorted(set(user_ids))
+        if users:
+            self.revisions.upsert(
+                ids=users, embeddings=[_REVISION_VECTOR] * len(users),
+                metadatas=[{"user_id": u, "revision": uuid.uuid4().hex} for u in users],
+            )
+
+    def revision(self, user_id: str) -> str | None:
+        got = self.revisions.get(ids=[user_id], include=["metadatas"])
+        return got["metadatas"][0]["revision"] if got["ids"] else None
+
+    # --- readers ------------------------------------------------------------------------------
+    def rows(self, user_id: str) -> UserRows | None:
+        """The user's current rows, or None when they are too many to hold (search Chroma then)."""
+        validate_user_id(user_id)
+        if self.max_rows <= 0:
+            return None
+        revision = self.revision(user_id)
+        with self._lock:
+            entry = self._entries.get(user_id)
+            if entry is not None and entry.revision == revision:
+                self._entries.move_to_end(user_id)
+                return entry if isinstance(entry, UserRows) else None
+        entry = self._load(user_id, revision)
+        self._keep(user_id, entry)
+        return entry if isinstance(entry, UserRows) else None
+
+    def _load(self, user_id: str, revision: str | None) -> UserRows | TooLarge:
+        got = self.episodes.get(where={"user_id": user_id}, limit=self.max_user_rows + 1,
+                                include=["embeddings", "documents", "metadatas"])
+        if len(got["ids"]) > self.max_user_rows:
+            return TooLarge(revision)
+        if not got["ids"]:
+            return UserRows(revision, [], [], [], np.zeros((0, 0), np.float32), np.zeros(0))
+        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms == 0, 1.0, norms)
+        timestamps = np.asarray([m["timestamp"] for m in got["metadatas"]], dtype=np.float64)
+        return UserRows(revision, list(got["ids"]), list(got["documents"]), list(got["metadatas"]),
+                        vectors, timestamps)
+
+    def _keep(self, user_id: str, entry: UserRows | TooLarge) -> None:
+        size = len(entry.ids) if isinstance(entry, UserRows) else 0
+        with self._lock:
+            old = self._entries.pop(user_id, None)
+            self._cached_rows -= len(old.ids) if isinstance(old, UserRows) else 0
+            self._entries[user_id] = entry
+            self._cached_rows += size
+            while self._cached_rows > self.max_rows and len(self._entries) > 1:
+                _, dropped = self._entries.popitem(last=False)
+                self._cached_rows -= len(dropped.ids) if isinstance(dropped, UserRows) else 0
+
+    def cached_users(self) -> list[str]:
+        """Users whose rows are held, least recently searched first."""
+        with self._lock:
+            return [user for user, entry in self._entries.items() if isinstance(entry, UserRows)]
+
+    @property
+    def cached_rows(self) -> int:
+        return self._cached_rows
