@@ -12,10 +12,22 @@ import numpy as np
 import pytest
 
 from personaagent.memory import Interaction, MemoryStore
+from personaagent.memory import vector_cache
 from personaagent.memory.episodic import user_filter
 from personaagent.testing import HashEmbeddingFunction
 
 from support.processes import Process, free_port
+
+def _open(path=None, **kw) -> MemoryStore:
+    """A store that caches from its first row (by default only collections of 20k rows or more do)."""
+    kw.setdefault("cache_from_rows", 0)
+    return MemoryStore.open(path, embedder=HashEmbeddingFunction(), **kw)
+
+
+@pytest.fixture
+def memory(store_path) -> MemoryStore:
+    return _open(store_path)
+
 
 WORDS = "hiking pasta kayak jazz opera chess garden sushi tennis poetry cinema bread climbing violin".split()
 
@@ -63,8 +75,8 @@ def test_cached_search_is_the_exact_top_k_with_scores_and_time_filter(memory):
 
 
 def test_cached_search_agrees_with_chromas_index(store_path):
-    cached = MemoryStore.open(store_path, embedder=HashEmbeddingFunction())
-    uncached = MemoryStore.open(store_path, embedder=HashEmbeddingFunction(), cache_rows=0)
+    cached = _open(store_path)
+    uncached = _open(store_path, cache_rows=0)
     cached.episodes.add(_rows("alice", 40) + _rows("bob", 40))
     for query in ("hiking pasta", "chess garden sushi"):
         a = cached.episodes.search("alice", query, k=5)
@@ -76,8 +88,8 @@ def test_cached_search_agrees_with_chromas_index(store_path):
 
 
 def test_writes_through_another_store_object_are_seen_at_once(store_path):
-    reader = MemoryStore.open(store_path, embedder=HashEmbeddingFunction())
-    writer = MemoryStore.open(store_path, embedder=HashEmbeddingFunction())
+    reader = _open(store_path)
+    writer = _open(store_path)
     writer.episodes.add(_rows("alice", 5))
     assert len(reader.episodes.search("alice", "hiking", k=50)) == 5  # now cached by the reader
 
@@ -101,7 +113,7 @@ def test_writes_by_another_process_through_a_chroma_server_are_seen(tmp_path):
                                 "--host", "127.0.0.1", "--port", str(port)], tmp_path)
     try:
         chroma.wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
-        reader = MemoryStore.open(host="127.0.0.1", port=port, embedder=HashEmbeddingFunction())
+        reader = _open(host="127.0.0.1", port=port)
         reader.episodes.add(_rows("alice", 3))
         assert len(reader.episodes.search("alice", "hiking", k=10)) == 3 and reader.episodes.vectors.cached_users()
         script = textwrap.dedent(f"""
@@ -136,7 +148,7 @@ def test_rows_read_during_a_write_that_fails_are_not_kept(memory, monkeypatch):
 
 
 def test_memory_is_bounded_and_large_users_go_to_chroma(store_path):
-    memory = MemoryStore.open(store_path, embedder=HashEmbeddingFunction(), cache_rows=25)
+    memory = _open(store_path, cache_rows=25)
     for user in ("u1", "u2", "u3"):
         memory.episodes.add(_rows(user, 10))
     memory.episodes.add(_rows("big", 30))
@@ -148,3 +160,28 @@ def test_memory_is_bounded_and_large_users_go_to_chroma(store_path):
     _assert_same_ranking(big, _exact(memory, "big", "hiking kayak", 5))
     assert all(h.user_id == "big" for h in big)
     assert memory.episodes.vectors.cached_users() == ["u2", "u3"] and memory.episodes.vectors.cached_rows == 20
+
+
+def test_the_writing_process_reloads_in_the_background(memory, monkeypatch):
+    memory.episodes.add(_rows("alice", 3))
+    memory.episodes.search("alice", "hiking", k=10)
+    new = Interaction(user_id="alice", query="zeppelin ride", answer="ok", timestamp=9000.0)
+    memory.episodes.add([new])
+    vector_cache._reloads.submit(lambda: None).result()  # the reload queued by the write has run
+
+    def no_loading(**kw):
+        raise AssertionError(f"search loaded rows again: {kw}")
+
+    monkeypatch.setattr(memory.episodes.collection, "get", no_loading)
+    assert memory.episodes.search("alice", "zeppelin ride", k=1)[0].id == new.id
+
+
+def test_small_collections_are_searched_in_chroma_until_they_grow(store_path, monkeypatch):
+    monkeypatch.setattr(vector_cache, "RESIZE_CHECK_SECONDS", 0.0)  # re-read the size on every search
+    memory = _open(store_path, cache_from_rows=50)
+    memory.episodes.add(_rows("alice", 30))
+    assert len(memory.episodes.search("alice", "hiking", k=100)) == 30
+    assert memory.episodes.vectors.cached_users() == []
+    memory.episodes.add(_rows("bob", 30))
+    assert len(memory.episodes.search("alice", "hiking", k=100)) == 30
+    assert memory.episodes.vectors.cached_users() == ["alice"]

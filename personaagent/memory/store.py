@@ -1,4 +1,4 @@
-"""The one memory interface: Chroma behind it, four collections, every row tagged with its user.
+"""The one memory interface: Chroma behind it, six collections, every row tagged with its user.
 
 ``MemoryStore.open`` uses a persistent directory by default and a Chroma server when a host is
 given. All reads filter on the validated user id, so one user's data never reaches another.
@@ -24,7 +24,7 @@ from .episodic import EpisodicMemory
 from .knowledge import KnowledgeBase
 from .profile import summarise_profile
 from .runs import RunLog
-from .vector_cache import DEFAULT_MAX_ROWS, REVISIONS_COLLECTION, VectorCache
+from .vector_cache import DEFAULT_MAX_ROWS, DEFAULT_MIN_COLLECTION_ROWS, REVISIONS_COLLECTION, VectorCache
 from .versions import Version, VersionedTexts
 
 COLLECTIONS = ("episodes", "profiles", "personas", "knowledge", "optimizer_runs")
@@ -38,9 +38,11 @@ def initial_persona(user_id: str, profile: str | None) -> str:
 
 class MemoryStore:
     """``cache_rows``: how many episode rows (all users together) this process keeps in memory
-    for exact searches (``vector_cache``); 0 sends every search to Chroma's index."""
+    for exact searches (``vector_cache``), once the episodes collection has ``cache_from_rows``
+    rows; ``cache_rows=0`` sends every search to Chroma's index."""
 
-    def __init__(self, client, embedder: EmbeddingFunction | None = None, cache_rows: int = DEFAULT_MAX_ROWS):
+    def __init__(self, client, embedder: EmbeddingFunction | None = None, cache_rows: int = DEFAULT_MAX_ROWS,
+                 cache_from_rows: int = DEFAULT_MIN_COLLECTION_ROWS):
         self.client = client
         self.embedder = embedder or MiniLMEmbeddingFunction()
         cols = {
@@ -50,8 +52,8 @@ class MemoryStore:
             for name in COLLECTIONS
         }
         revisions = client.get_or_create_collection(REVISIONS_COLLECTION, embedding_function=None)
-        self.episodes = EpisodicMemory(cols["episodes"], VectorCache(cols["episodes"], revisions, cache_rows),
-                                       self.embedder)
+        vectors = VectorCache(cols["episodes"], revisions, cache_rows, min_collection_rows=cache_from_rows)
+        self.episodes = EpisodicMemory(cols["episodes"], vectors, self.embedder)
         self.profiles = VersionedTexts(cols["profiles"], "profile")
         self.personas = VersionedTexts(cols["personas"], "persona")
         self.knowledge = KnowledgeBase(cols["knowledge"])
@@ -66,6 +68,7 @@ class MemoryStore:
         port: int = 8000,
         embedder: EmbeddingFunction | None = None,
         cache_rows: int = DEFAULT_MAX_ROWS,
+        cache_from_rows: int = DEFAULT_MIN_COLLECTION_ROWS,
     ) -> "MemoryStore":
         settings = Settings(anonymized_telemetry=False)
         if host:
@@ -81,13 +84,13 @@ class MemoryStore:
             # ("table collections already exists"): one at a time creates the client and collections.
             with open(Path(path) / ".personaagent-open.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                return cls(chromadb.PersistentClient(path=str(path), settings=settings), embedder, cache_rows)
-        return cls(client, embedder, cache_rows)
+                return cls(chromadb.PersistentClient(path=str(path), settings=settings), embedder, cache_rows,
+                           cache_from_rows)
+        return cls(client, embedder, cache_rows, cache_from_rows)
 
     def forget_user(self, user_id: str) -> None:
         """Delete every row of ``user_id`` in every collection."""
         where = {"user_id": validate_user_id(user_id)}
-        self.episodes.vectors.bump([user_id])  # copies cached by other processes are stale from here
         for collection in (self.episodes.collection, self.profiles.collection, self.personas.collection,
                            self.knowledge.collection, self.runs.collection, self.episodes.vectors.revisions):
             collection.delete(where=where)

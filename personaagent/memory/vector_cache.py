@@ -1,18 +1,26 @@
 """A user's episode vectors held in process memory, searched exactly, kept coherent through Chroma.
 
 Why: Chroma's local executor spends time in proportion to the whole collection on every filtered
-operation, however few rows the user has (measured by ``benchmarks/retrieval_scale.py``: a user's
-filtered top-k over 100k rows takes about 90 ms; reading that user's 100 rows takes about 12 ms).
-An agent reads one user's memories over and over (every turn, every simulated answer of an
-optimization), so the recently searched users' vectors are kept here as a normalised matrix and
-scanned exactly, which is also exact where HNSW is approximate.
+operation, however few rows the user has (``benchmarks/chroma_filter_scaling.py``: over 100k rows
+a user's filtered top-4 takes about 85 ms, reading that user's 100 rows about 13 ms). An agent
+reads one user's memories over and over (every turn, every simulated answer of an optimization),
+so in a large collection the recently searched users' vectors are kept here as a normalised matrix
+and scanned exactly, which is also exact where HNSW is approximate. Below ``min_collection_rows``
+rows (checked at most once a minute) Chroma's filtered query is cheap and nothing is cached.
 
 Coherence across threads and processes: each user has a revision row in the small
 ``episode_revisions`` collection. Every write to a user's episodes stores a new random revision
-before and after it writes; every search reads the revision (one lookup by id, cheap at any size)
-and reloads the user's rows when it differs from the one the cached rows were loaded under. The
-revision is read *before* the rows, so rows loaded during a concurrent write are at worst newer
-than their revision, and the write's closing revision makes the next search reload them.
+after it writes, even when it fails; every search reads the revision (one lookup by id, cheap at
+any size) and reloads the user's rows when it differs from the one the cached rows were loaded
+under. The revision is read *before* the rows, so rows loaded during a concurrent write are at
+worst newer than their revision, and the write's revision makes the next search reload them. A
+writer killed between its rows and its revision leaves processes that had the user cached without
+those rows until the user's next write.
+
+A write makes the writing process's copy stale too; when that user was cached here, a background
+thread reloads the rows right after the write, so the user's next search (the agent's next turn)
+usually finds them loaded. That reload is an ordinary revision-checked load, so it is never wrong,
+only sometimes too late.
 
 Memory is bounded by ``max_rows`` cached rows in all (least recently searched users are dropped).
 A user with more than ``max_user_rows`` rows is not cached; their searches go to Chroma's index.
@@ -20,10 +28,13 @@ A user with more than ``max_user_rows`` rows is not cached; their searches go to
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +48,21 @@ _REVISION_VECTOR = [1.0]  # Chroma needs a vector per row; revision rows are onl
 
 DEFAULT_MAX_ROWS = 100_000  # ≈ 150 MiB of 384-dimensional float32 vectors, plus their texts
 DEFAULT_MAX_USER_ROWS = 20_000
+
+DEFAULT_MAX_USERS = 10_000  # entries, counting users with no rows or too many
+DEFAULT_MIN_COLLECTION_ROWS = 20_000
+RESIZE_CHECK_SECONDS = 60.0
+
+
+def _new_reloader() -> None:
+    """One background thread for all caches' reloads; a forked child gets its own (threads do not
+    survive a fork)."""
+    global _reloads
+    _reloads = ThreadPoolExecutor(1, thread_name_prefix="personaagent-vector-reload")
+
+
+_new_reloader()
+os.register_at_fork(after_in_child=_new_reloader)
 
 
 @dataclass(frozen=True)
@@ -71,11 +97,13 @@ class TooLarge:
 
 class VectorCache:
     def __init__(self, episodes, revisions, max_rows: int = DEFAULT_MAX_ROWS,
-                 max_user_rows: int = DEFAULT_MAX_USER_ROWS):
+                 max_user_rows: int = DEFAULT_MAX_USER_ROWS, min_collection_rows: int = DEFAULT_MIN_COLLECTION_ROWS):
         self.episodes = episodes
         self.revisions = revisions
         self.max_rows = max_rows
         self.max_user_rows = min(max_user_rows, max_rows)
+        self.min_collection_rows = min_collection_rows
+        self._large: tuple[float, bool] | None = None  # (checked at, collection had enough rows)
         self._entries: OrderedDict[str, UserRows | TooLarge] = OrderedDict()
         self._cached_rows = 0
         self._lock = threading.Lock()
@@ -83,15 +111,18 @@ class VectorCache:
     # --- writers -------------------------------------------------------------------------------
     @contextmanager
     def changing(self, user_ids: Iterable[str]):
-        """Around a write to these users' episodes: a new revision before it (copies cached
-        elsewhere are stale at once) and after it, even when it fails (rows another reader loaded
-        during the write are reloaded)."""
+        """Around a write to these users' episodes: a new revision after it, even when it fails
+        (rows another reader loaded during the write are reloaded), and a background reload of
+        those cached here."""
         users = sorted(set(user_ids))
-        self.bump(users)
         try:
             yield
         finally:
             self.bump(users)
+            with self._lock:
+                held = [u for u in users if u in self._entries]
+            for user in held:
+                _reloads.submit(self.rows, user)
 
     def bump(self, user_ids: Iterable[str]) -> None:
         """Give these users a new revision; writes that bypass ``changing`` must call this after."""
@@ -110,7 +141,7 @@ class VectorCache:
     def rows(self, user_id: str) -> UserRows | None:
         """The user's current rows, or None when they are too many to hold (search Chroma then)."""
         validate_user_id(user_id)
-        if self.max_rows <= 0:
+        if self.max_rows <= 0 or not self._collection_is_large():
             return None
         revision = self.revision(user_id)
         with self._lock:
@@ -121,6 +152,14 @@ class VectorCache:
         entry = self._load(user_id, revision)
         self._keep(user_id, entry)
         return entry if isinstance(entry, UserRows) else None
+
+    def _collection_is_large(self) -> bool:
+        if self.min_collection_rows <= 0:
+            return True
+        now = time.monotonic()
+        if self._large is None or now - self._large[0] > RESIZE_CHECK_SECONDS:
+            self._large = (now, self.episodes.count() >= self.min_collection_rows)
+        return self._large[1]
 
     def _load(self, user_id: str, revision: str | None) -> UserRows | TooLarge:
         got = self.episodes.get(where={"user_id": user_id}, limit=self.max_user_rows + 1,
@@ -143,7 +182,8 @@ class VectorCache:
             self._cached_rows -= len(old.ids) if isinstance(old, UserRows) else 0
             self._entries[user_id] = entry
             self._cached_rows += size
-            while self._cached_rows > self.max_rows and len(self._entries) > 1:
+            while len(self._entries) > 1 and (self._cached_rows > self.max_rows
+                                              or len(self._entries) > DEFAULT_MAX_USERS):
                 _, dropped = self._entries.popitem(last=False)
                 self._cached_rows -= len(dropped.ids) if isinstance(dropped, UserRows) else 0
 
