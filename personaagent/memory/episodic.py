@@ -1,7 +1,7 @@
 """Episodic memory: every interaction of a user, searchable by meaning and filterable by time.
 
-Searches scan the user's vectors exactly in process memory (``vector_cache``), which every write
-here keeps coherent; users with more rows than the cache holds are searched through Chroma's index.
+In a large collection, searches scan the user's vectors exactly in process memory (``vector_cache``),
+which every write here keeps coherent; otherwise they are filtered queries on Chroma's index.
 """
 
 from __future__ import annotations
@@ -186,4 +186,3 @@ class EpisodicMemory:
         with self._changing([user_id]):
             self.collection.update(ids=[item.id], metadatas=[_to_metadata(item)])
         return item
-

@@ -49,7 +49,7 @@ _REVISION_VECTOR = [1.0]  # Chroma needs a vector per row; revision rows are onl
 DEFAULT_MAX_ROWS = 100_000  # ≈ 150 MiB of 384-dimensional float32 vectors, plus their texts
 DEFAULT_MAX_USER_ROWS = 20_000
 
-DEFAULT_MAX_USERS = 10_000  # entries, counting users with no rows or too many
+MAX_ENTRIES = 10_000  # users held, counting those with no rows or too many
 DEFAULT_MIN_COLLECTION_ROWS = 20_000
 RESIZE_CHECK_SECONDS = 60.0
 
@@ -183,7 +183,7 @@ class VectorCache:
             self._entries[user_id] = entry
             self._cached_rows += size
             while len(self._entries) > 1 and (self._cached_rows > self.max_rows
-                                              or len(self._entries) > DEFAULT_MAX_USERS):
+                                              or len(self._entries) > MAX_ENTRIES):
                 _, dropped = self._entries.popitem(last=False)
                 self._cached_rows -= len(dropped.ids) if isinstance(dropped, UserRows) else 0
 
