@@ -139,7 +139,8 @@ class VectorCache:
 
     # --- readers ------------------------------------------------------------------------------
     def rows(self, user_id: str) -> UserRows | None:
-        """The user's current rows, or None when they are too many to hold (search Chroma then)."""
+        """The user's current rows; None (search Chroma then) when the cache is off, the collection
+        is still small, or the user has too many rows to hold."""
         validate_user_id(user_id)
         if self.max_rows <= 0 or not self._collection_is_large():
             return None
