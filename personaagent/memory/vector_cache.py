@@ -89,7 +89,9 @@ class UserRows:
 
 
 class TooLarge:
-    """Marks a user whose row count exceeded the per-user limit under ``revision``."""
+    """Marks a user whose row count exceeded the per-user limit under ``revision``; holds no rows."""
+
+    ids: tuple = ()
 
     def __init__(self, revision: str | None):
         self.revision = revision
@@ -177,16 +179,14 @@ class VectorCache:
                         vectors, timestamps)
 
     def _keep(self, user_id: str, entry: UserRows | TooLarge) -> None:
-        size = len(entry.ids) if isinstance(entry, UserRows) else 0
         with self._lock:
             old = self._entries.pop(user_id, None)
-            self._cached_rows -= len(old.ids) if isinstance(old, UserRows) else 0
+            self._cached_rows += len(entry.ids) - (len(old.ids) if old is not None else 0)
             self._entries[user_id] = entry
-            self._cached_rows += size
             while len(self._entries) > 1 and (self._cached_rows > self.max_rows
                                               or len(self._entries) > MAX_ENTRIES):
                 _, dropped = self._entries.popitem(last=False)
-                self._cached_rows -= len(dropped.ids) if isinstance(dropped, UserRows) else 0
+                self._cached_rows -= len(dropped.ids)
 
     def cached_users(self) -> list[str]:
         """Users whose rows are held, least recently searched first."""
