@@ -185,3 +185,87 @@ def test_small_collections_are_searched_in_chroma_until_they_grow(store_path, mo
     memory.episodes.add(_rows("bob", 30))
     assert len(memory.episodes.search("alice", "hiking", k=100)) == 30
     assert memory.episodes.vectors.cached_users() == ["alice"]
+
+
+def _expected_rankings(memory, users, query="hiking kayak", k=5):
+    return {user: _exact(memory, user, query, k) for user in users}
+
+
+def test_warm_up_loads_every_user_so_first_searches_read_no_rows(store_path, monkeypatch):
+    monkeypatch.setattr(vector_cache, "WARM_PAGE_ROWS", 7)  # 40 rows: six pages, users split across them
+    writer = _open(store_path)
+    users = ["alice", "bob", "carol", "dave"]
+    for user in users:
+        writer.episodes.add(_rows(user, 10))
+    expected = _expected_rankings(writer, users)
+
+    server = _open(store_path)  # a fresh process's view: nothing cached
+    assert server.warm_cache().result() == 4
+    assert sorted(server.episodes.vectors.cached_users()) == users
+    real_get = server.episodes.collection.get
+
+    def no_row_loading(**kw):
+        assert "where" not in kw, f"a search loaded rows although the cache was warm: {kw}"
+        return real_get(**kw)
+
+    monkeypatch.setattr(server.episodes.collection, "get", no_row_loading)
+    for user in users:
+        _assert_same_ranking(server.episodes.search(user, "hiking kayak", k=5), expected[user])
+
+    monkeypatch.setattr(server.episodes.collection, "get", real_get)
+    new = Interaction(user_id="bob", query="hiking kayak zeppelin", answer="ok", timestamp=5000.0)
+    writer.episodes.add([new])  # after the warm-up, by another store object: the revision check sees it
+    assert new.id in {h.id for h in server.episodes.search("bob", "hiking kayak zeppelin", k=3)}
+
+
+def test_warm_up_keeps_to_its_bounds(store_path):
+    writer = _open(store_path)
+    writer.episodes.add(_rows("alice", 10))
+    writer.episodes.add(_rows("big", 30))
+    assert _open(store_path, cache_rows=39).warm_cache().result() == 0  # 40 rows do not fit
+    assert _open(store_path, cache_rows=0).warm_cache().result() == 0
+    assert _open(store_path, cache_from_rows=41).warm_cache().result() == 0  # small: Chroma serves it
+
+    server = _open(store_path)
+    server.episodes.vectors.max_user_rows = 20
+    assert server.warm_cache().result() == 2
+    assert server.episodes.vectors.cached_users() == ["alice"]  # "big" is marked too large, holds no rows
+    _assert_same_ranking(server.episodes.search("big", "hiking kayak", k=5), _exact(server, "big", "hiking kayak", 5))
+
+
+def test_a_delete_during_warm_up_discards_the_pass(store_path, monkeypatch):
+    monkeypatch.setattr(vector_cache, "WARM_PAGE_ROWS", 7)
+    writer = _open(store_path)
+    for user in ("alice", "bob", "carol"):
+        writer.episodes.add(_rows(user, 10))
+    server = _open(store_path)
+    real_get, pages = server.episodes.collection.get, []
+
+    def get_then_forget_alice(**kw):
+        got = real_get(**kw)
+        if "offset" in kw and not pages:
+            writer.forget_user("alice")  # shifts every later page back by alice's 10 rows
+        pages.append(kw.get("offset"))
+        return got
+
+    monkeypatch.setattr(server.episodes.collection, "get", get_then_forget_alice)
+    assert server.warm_cache().result() == 0
+    assert server.episodes.vectors.cached_users() == []
+    monkeypatch.setattr(server.episodes.collection, "get", real_get)
+    assert server.episodes.search("alice", "hiking", k=5) == []
+    for user in ("bob", "carol"):
+        hits = server.episodes.search(user, "hiking kayak", k=20)
+        assert len(hits) == 10
+        _assert_same_ranking(hits, _exact(server, user, "hiking kayak", 20))
+
+
+def test_the_graphs_stores_warm_up_when_asked(tmp_path, monkeypatch):
+    from personaagent.context import Context
+    from personaagent.memory import store
+
+    warmed = []
+    monkeypatch.setattr(store.MemoryStore, "warm_cache", lambda self: warmed.append(self))
+    for setting, path in (("", "plain"), ("1", "warm")):
+        monkeypatch.setenv("PERSONAAGENT_WARM_CACHE", setting)
+        opened = store.memory_for(Context(user_id="u", chroma_path=str(tmp_path / path)))
+        assert warmed[-1:] == ([opened] if setting else [])

@@ -132,6 +132,8 @@ class EpisodicMemory:
                         on_batch(len(batch))
             except Exception:
                 if written:
+                    if self.vectors is not None:
+                        self.vectors.deleting()
                     self.collection.delete(ids=written)
                 raise
         return [i.id for i in items]

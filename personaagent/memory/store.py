@@ -7,7 +7,9 @@ given. All reads filter on the validated user id, so one user's data never reach
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,9 +93,17 @@ class MemoryStore:
     def forget_user(self, user_id: str) -> None:
         """Delete every row of ``user_id`` in every collection."""
         where = {"user_id": validate_user_id(user_id)}
+        self.episodes.vectors.deleting()
         for collection in (self.episodes.collection, self.profiles.collection, self.personas.collection,
                            self.knowledge.collection, self.runs.collection, self.episodes.vectors.revisions):
             collection.delete(where=where)
+
+    def warm_cache(self) -> Future:
+        """Start loading every user's episode vectors into this process's search cache, in the
+        background (``VectorCache.warm``), so that users' first searches need no Chroma read. For a
+        serving process, once at start-up; ``PERSONAAGENT_WARM_CACHE=1`` does it for the stores the
+        graphs open. The future gives the number of users loaded."""
+        return self.episodes.vectors.start_warming()
 
     # --- persona -------------------------------------------------------------------------
     def current_persona(self, user_id: str) -> Version:
@@ -167,7 +177,10 @@ class MemoryStore:
 
 @lru_cache(maxsize=8)
 def _open_cached(path: str, host: str, port: int, embed_url: str, embed_model: str) -> MemoryStore:
-    return MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
+    store = MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
+    if os.environ.get("PERSONAAGENT_WARM_CACHE", "").strip().lower() in ("1", "true", "yes"):
+        store.warm_cache()
+    return store
 
 
 _open_lock = threading.Lock()

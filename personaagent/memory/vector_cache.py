@@ -22,19 +22,25 @@ thread reloads the rows right after the write, so the user's next search (the ag
 usually finds them loaded. That reload is an ordinary revision-checked load, so it is never wrong,
 only sometimes too late.
 
+A serving process can ``warm`` the cache: one pass over the collection loads every user, so that
+users' first searches find their rows here too. That pass pages through the collection by offset,
+and a delete shifts the pages (rows after the deleted ones could be skipped), so every delete of
+episodes first leaves a marker row, and a pass that sees a recent marker installs nothing.
+
 Memory is bounded by ``max_rows`` cached rows in all (least recently searched users are dropped).
 A user with more than ``max_user_rows`` rows is not cached; their searches go to Chroma's index.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +58,13 @@ DEFAULT_MAX_USER_ROWS = 20_000
 MAX_ENTRIES = 10_000  # users held, counting those with no rows or too many
 DEFAULT_MIN_COLLECTION_ROWS = 20_000
 RESIZE_CHECK_SECONDS = 60.0
+
+WARM_PAGE_ROWS = 5000  # Chroma fails a get of ~33k rows or more (too many SQL variables)
+DELETE_MARKER_USER = "~deletes"  # not a valid user id, so no user's rows or revision collide with it
+DELETE_GRACE_SECONDS = 600.0  # a warm pass distrusts deletes begun this long before it (clock skew, slow deletes)
+DELETE_MARKER_LIFETIME = 3600.0
+
+log = logging.getLogger(__name__)
 
 
 def _new_reloader() -> None:
@@ -135,6 +148,15 @@ class VectorCache:
                 metadatas=[{"user_id": u, "revision": uuid.uuid4().hex} for u in users],
             )
 
+    def deleting(self) -> None:
+        """Call before deleting episodes: leaves the marker that makes a concurrent ``warm`` pass
+        discard what it read (and clears markers older than an hour)."""
+        now = time.time()
+        self.revisions.delete(where={"$and": [{"user_id": DELETE_MARKER_USER},
+                                              {"at": {"$lt": now - DELETE_MARKER_LIFETIME}}]})
+        self.revisions.add(ids=[f"{DELETE_MARKER_USER}-{uuid.uuid4().hex}"], embeddings=[_REVISION_VECTOR],
+                           metadatas=[{"user_id": DELETE_MARKER_USER, "at": now}])
+
     def revision(self, user_id: str) -> str | None:
         got = self.revisions.get(ids=[user_id], include=["metadatas"])
         return got["metadatas"][0]["revision"] if got["ids"] else None
@@ -156,6 +178,67 @@ class VectorCache:
         self._keep(user_id, entry)
         return entry if isinstance(entry, UserRows) else None
 
+    def warm(self) -> int:
+        """Load every user's rows in one paged pass over the collection; returns how many users it
+        loaded. Does nothing where ``rows`` would not cache (cache off, small collection), when the
+        collection has more than ``max_rows`` rows, or when an episode delete may have overlapped
+        the pass; users held already are left as they are. Each page holds the interpreter for a
+        fraction of a second (Chroma's call), so searches made meanwhile wait that long."""
+        if self.max_rows <= 0 or not self._collection_is_large():
+            return 0
+        total = self.episodes.count()
+        if total > self.max_rows:
+            log.info("vector cache: %d episode rows exceed cache_rows=%d; not warming", total, self.max_rows)
+            return 0
+        started = time.time()
+        revisions = self._all_revisions()
+        by_user: dict[str, list[tuple[str, str, dict[str, Any], Any]]] = {}
+        for ids, documents, metadatas, vectors in self._pages(
+                self.episodes, include=["embeddings", "documents", "metadatas"]):
+            for row in zip(ids, documents, metadatas, vectors):
+                by_user.setdefault(row[2]["user_id"], []).append(row)
+        if self.revisions.get(where={"$and": [{"user_id": DELETE_MARKER_USER},
+                                              {"at": {"$gte": started - DELETE_GRACE_SECONDS}}]}, include=[])["ids"]:
+            log.info("vector cache: episodes were deleted during warm-up; users load on their first search")
+            return 0
+        loaded = 0
+        for user_id, rows in by_user.items():
+            with self._lock:
+                if user_id in self._entries:
+                    continue
+            revision = revisions.get(user_id)
+            entry = (TooLarge(revision) if len(rows) > self.max_user_rows
+                     else self._user_rows(revision, *(list(column) for column in zip(*rows))))
+            self._keep(user_id, entry)
+            loaded += 1
+        return loaded
+
+    def start_warming(self) -> Future:
+        """``warm`` on the background thread; the future gives the number of users loaded."""
+        future = _reloads.submit(self.warm)
+        future.add_done_callback(lambda done: done.exception() and log.warning(
+            "vector cache: warm-up failed: %s", done.exception()))
+        return future
+
+    def _all_revisions(self) -> dict[str, str]:
+        return {metadata["user_id"]: metadata["revision"]
+                for _, _, metadatas, _ in self._pages(self.revisions, include=["metadatas"])
+                for metadata in metadatas if "revision" in metadata}
+
+    @staticmethod
+    def _pages(collection, include: list[str]):
+        """``(ids, documents, metadatas, embeddings)`` of every row, WARM_PAGE_ROWS at a time
+        (columns not in ``include`` are None)."""
+        offset = 0
+        while True:
+            got = collection.get(limit=WARM_PAGE_ROWS, offset=offset, include=include)
+            count = len(got["ids"])
+            yield (got["ids"], *(got[key] if got.get(key) is not None else [None] * count
+                                 for key in ("documents", "metadatas", "embeddings")))
+            if count < WARM_PAGE_ROWS:
+                return
+            offset += count
+
     def _collection_is_large(self) -> bool:
         if self.min_collection_rows <= 0:
             return True
@@ -169,14 +252,19 @@ class VectorCache:
                                 include=["embeddings", "documents", "metadatas"])
         if len(got["ids"]) > self.max_user_rows:
             return TooLarge(revision)
-        if not got["ids"]:
+        return self._user_rows(revision, list(got["ids"]), list(got["documents"]), list(got["metadatas"]),
+                               got["embeddings"])
+
+    @staticmethod
+    def _user_rows(revision: str | None, ids: list[str], documents: list[str], metadatas: list[dict[str, Any]],
+                   embeddings) -> UserRows:
+        if not ids:
             return UserRows(revision, [], [], [], np.zeros((0, 0), np.float32), np.zeros(0))
-        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+        vectors = np.asarray(embeddings, dtype=np.float32).reshape(len(ids), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms == 0, 1.0, norms)
-        timestamps = np.asarray([m["timestamp"] for m in got["metadatas"]], dtype=np.float64)
-        return UserRows(revision, list(got["ids"]), list(got["documents"]), list(got["metadatas"]),
-                        vectors, timestamps)
+        timestamps = np.asarray([m["timestamp"] for m in metadatas], dtype=np.float64)
+        return UserRows(revision, ids, documents, metadatas, vectors, timestamps)
 
     def _keep(self, user_id: str, entry: UserRows | TooLarge) -> None:
         with self._lock:
