@@ -187,17 +187,13 @@ def test_small_collections_are_searched_in_chroma_until_they_grow(store_path, mo
     assert memory.episodes.vectors.cached_users() == ["alice"]
 
 
-def _expected_rankings(memory, users, query="hiking kayak", k=5):
-    return {user: _exact(memory, user, query, k) for user in users}
-
-
 def test_warm_up_loads_every_user_so_first_searches_read_no_rows(store_path, monkeypatch):
     monkeypatch.setattr(vector_cache, "WARM_PAGE_ROWS", 7)  # 40 rows: six pages, users split across them
     writer = _open(store_path)
     users = ["alice", "bob", "carol", "dave"]
     for user in users:
         writer.episodes.add(_rows(user, 10))
-    expected = _expected_rankings(writer, users)
+    expected = {user: _exact(writer, user, "hiking kayak", 5) for user in users}
 
     server = _open(store_path)  # a fresh process's view: nothing cached
     assert server.warm_cache().result() == 4
