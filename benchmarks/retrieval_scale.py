@@ -17,8 +17,9 @@ and texts (see the comment in main). Timed per query:
   store, uncached  a store opened with cache_rows=0: embed the text + filtered Chroma (HNSW) query
   numpy, embedded  embed the text + cosine scan of the user's vectors held in a numpy matrix
   numpy, embedded, after a pause  the same PAUSE seconds after the previous call: the baseline of
-                   "store, after write" (on these machines the embedder alone runs ~4× slower on
-                   its first call after an idle fraction of a second, so both sides get the pause)
+                   "store, after write" (on these machines the embedder runs about 3× slower on its
+                   first call after an idle fraction of a second, compare the two numpy rows, so
+                   both sides get the pause)
   Chroma by vector the filtered Chroma query alone, given the query vector
   numpy by vector  the scan alone, given the query vector
 Recall@k against the exact numpy top-k is reported for the store and for Chroma's HNSW.

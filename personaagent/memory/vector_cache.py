@@ -59,7 +59,7 @@ MAX_ENTRIES = 10_000  # users held, counting those with no rows or too many
 DEFAULT_MIN_COLLECTION_ROWS = 20_000
 RESIZE_CHECK_SECONDS = 60.0
 
-WARM_PAGE_ROWS = 5000  # Chroma fails a get of ~33k rows or more (too many SQL variables)
+WARM_PAGE_ROWS = 5000  # one get of all 100k rows failed here ("too many SQL variables"); 20k worked
 DELETE_MARKER_USER = "~deletes"  # not a valid user id, so no user's rows or revision collide with it
 DELETE_GRACE_SECONDS = 600.0  # a warm pass distrusts deletes begun this long before it (clock skew, slow deletes)
 DELETE_MARKER_LIFETIME = 3600.0
@@ -193,9 +193,8 @@ class VectorCache:
         started = time.time()
         revisions = self._all_revisions()
         by_user: dict[str, list[tuple[str, str, dict[str, Any], Any]]] = {}
-        for ids, documents, metadatas, vectors in self._pages(
-                self.episodes, include=["embeddings", "documents", "metadatas"]):
-            for row in zip(ids, documents, metadatas, vectors):
+        for got in self._pages(self.episodes, include=["embeddings", "documents", "metadatas"]):
+            for row in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
                 by_user.setdefault(row[2]["user_id"], []).append(row)
         if self.revisions.get(where={"$and": [{"user_id": DELETE_MARKER_USER},
                                               {"at": {"$gte": started - DELETE_GRACE_SECONDS}}]}, include=[])["ids"]:
@@ -215,29 +214,29 @@ class VectorCache:
 
     def start_warming(self) -> Future:
         """``warm`` on the background thread; the future gives the number of users loaded."""
+        def report(done: Future) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                log.warning("vector cache: warm-up failed: %s", done.exception())
+
         future = _reloads.submit(self.warm)
-        future.add_done_callback(lambda done: done.exception() and log.warning(
-            "vector cache: warm-up failed: %s", done.exception()))
+        future.add_done_callback(report)
         return future
 
     def _all_revisions(self) -> dict[str, str]:
         return {metadata["user_id"]: metadata["revision"]
-                for _, _, metadatas, _ in self._pages(self.revisions, include=["metadatas"])
-                for metadata in metadatas if "revision" in metadata}
+                for got in self._pages(self.revisions, include=["metadatas"])
+                for metadata in got["metadatas"] if "revision" in metadata}
 
     @staticmethod
     def _pages(collection, include: list[str]):
-        """``(ids, documents, metadatas, embeddings)`` of every row, WARM_PAGE_ROWS at a time
-        (columns not in ``include`` are None)."""
+        """Every row of the collection, as Chroma ``get`` results of WARM_PAGE_ROWS rows."""
         offset = 0
         while True:
             got = collection.get(limit=WARM_PAGE_ROWS, offset=offset, include=include)
-            count = len(got["ids"])
-            yield (got["ids"], *(got[key] if got.get(key) is not None else [None] * count
-                                 for key in ("documents", "metadatas", "embeddings")))
-            if count < WARM_PAGE_ROWS:
+            yield got
+            if len(got["ids"]) < WARM_PAGE_ROWS:
                 return
-            offset += count
+            offset += len(got["ids"])
 
     def _collection_is_large(self) -> bool:
         if self.min_collection_rows <= 0:
