@@ -82,11 +82,11 @@ class Context:
         metadata={"description": "Optimize the persona in the background after this many new labelled "
                   "interactions (0: never; run `personaagent optimize` instead)."},
     )
-    max_tool_rounds: int = field(
-        default=1,
-        metadata={"description": "Tool rounds per turn before the agent must answer. The first round is "
-                  "a forced search_history call; raise it for models that choose tools well on their own "
-                  "(the embedded 1.5B model writes tool calls as text instead)."},
+    max_tool_rounds: int | None = field(
+        default=None,
+        metadata={"description": "How many times per turn the model may call tools on its own before it must "
+                  "answer. Empty: 0 for the embedded model (it writes tool calls as text instead), 2 for any "
+                  "other. The history search and the persona's lookups happen before the model in any case."},
     )
     chroma_path: str = _env_field(
         "PERSONAAGENT_CHROMA_PATH",

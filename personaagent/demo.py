@@ -33,12 +33,6 @@ def demo_questions() -> dict[str, list[dict]]:
     return json.loads(demo_file("questions.json").read_text())
 
 
-def matches(answer: str, expected: str) -> bool:
-    """The expected option is named on the answer's first line."""
-    first = (answer.strip().splitlines() or [""])[0]
-    return expected.lower() in first.lower()
-
-
 @dataclass
 class DemoResult:
     user: str
@@ -48,7 +42,7 @@ class DemoResult:
     answers_after: list[dict] = field(default_factory=list)
 
     @property
-    def hits(self) -> int:
+    def hits(self) -> int:  # answers are options, so a hit is the expected option itself
         return sum(a["match"] for a in self.answers)
 
     @property
@@ -65,6 +59,8 @@ def _show_update(node: str, update: dict, say: Callable[[str], None]) -> None:
         say(f"  retrieve_memory: {len(update['retrieved'])} memories, persona v{update['persona_version']}")
         for item in update["retrieved"][:3]:
             say(f"    · {item['query'][:90]}  → {item.get('ground_truth') or item.get('answer')}")
+    elif node == "look_up":
+        say(f"  look_up: {', '.join(update['sources']) or 'nothing'} (as the persona's lookup rules ask)")
     elif node == "reason":
         for message in update["messages"]:
             if isinstance(message, AIMessage) and message.tool_calls:
@@ -82,14 +78,18 @@ def _ask(graph, context: Context, questions: list[dict], say: Callable[[str], No
     for q in questions:
         say(f"\n  Q: {q['query']}")
         answer = ""
-        for chunk in graph.stream({"messages": [HumanMessage(q["query"])], "record": False},
-                                  context=context, stream_mode="updates"):
+        distribution = {}
+        for chunk in graph.stream({"messages": [HumanMessage(q["query"])], "answer_options": q["options"],
+                                   "record": False}, context=context, stream_mode="updates"):
             for node, update in chunk.items():
                 _show_update(node, update or {}, say)
+                if node == "reason":
+                    distribution = update.get("answer_distribution") or {}
                 if node == "update_memory":
                     answer = update["answer"]
-        ok = matches(answer, q["expected"])
-        say(f"  A: {answer}\n  expected: {q['expected']}  {'✓' if ok else '✗'}")
+        ok = answer == q["expected"]
+        shown = ", ".join(f"{option} {p:.2f}" for option, p in distribution.items())
+        say(f"  A: {answer}   ({shown})\n  expected: {q['expected']}  {'✓' if ok else '✗'}")
         answers.append({"query": q["query"], "answer": answer, "expected": q["expected"], "match": ok})
     return answers
 

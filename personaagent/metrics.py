@@ -15,6 +15,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from . import prompts
+from .answers import RatingScale
 from .errors import ModelReplyError, PersonaAgentError
 from .models import structured
 from .resilience import TRANSIENT, model_retry
@@ -78,12 +79,14 @@ def predicted_rating(answer: str, low: float = 0.5, high: float = 5.0) -> float 
     return None
 
 
-def rating_error(sample: dict[str, Any], answer: str, worst: float = 4.5) -> Score:
-    """|predicted − true| for ratings on a 0.5–5 scale; an answer with no rating costs ``worst``."""
+def rating_error(sample: dict[str, Any], answer: str) -> Score:
+    """|predicted − true| for ratings (on the sample's scale, else 0.5–5). An answer with no
+    rating is scored as the scale's midpoint, as the evaluation report counts it."""
     truth = float(sample["ground_truth"])
-    predicted = predicted_rating(answer)
+    scale = RatingScale.of(sample["scale"]) if sample.get("scale") else RatingScale(0.5, 5.0, 0.5)
+    predicted = predicted_rating(answer, scale.low, scale.high)
     if predicted is None:
-        return Score(worst, f"gave no rating; the user's rating was {truth:g}")
+        return Score(abs(scale.midpoint - truth), f"gave no rating; the user's rating was {truth:g}")
     error = abs(predicted - truth)
     direction = "too high" if predicted > truth else "too low" if predicted < truth else "exact"
     return Score(error, f"predicted {predicted:g}, the user's rating was {truth:g} ({direction})")

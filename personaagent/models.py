@@ -40,6 +40,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     if settings.is_remote:
+        official = not settings.base_url or "api.openai.com" in settings.base_url
         return ChatOpenAI(
             base_url=settings.base_url or None,
             # Local OpenAI-compatible servers (vLLM, Ollama) accept any key; ChatOpenAI needs one.
@@ -49,6 +50,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
             max_tokens=settings.max_tokens,
+            **({} if official else _max_tokens_body(settings.max_tokens)),
         )
     from .local_model import ensure_local_server
 
@@ -62,7 +64,24 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         timeout=max(settings.timeout_s, LOCAL_TIMEOUT_S),
         max_retries=settings.max_retries,
         max_tokens=settings.max_tokens,
+        **_max_tokens_body(settings.max_tokens),
     )
+
+
+def _max_tokens_body(max_tokens: int) -> dict[str, Any]:
+    """langchain-openai sends the reply bound as ``max_completion_tokens`` (OpenAI's current name);
+    llama.cpp server ignores that name and Ollama may too, so other endpoints also get the older
+    ``max_tokens`` in the request body."""
+    return {"extra_body": {"max_tokens": max_tokens}}
+
+
+def limited(model: BaseChatModel, max_tokens: int, **kwargs: Any) -> Runnable:
+    """``model`` bound to reply with at most ``max_tokens`` tokens (and ``kwargs``), in a way that
+    endpoints which ignore ``max_completion_tokens`` honour too."""
+    extra = getattr(model, "extra_body", None)
+    if isinstance(extra, dict) and "max_tokens" in extra:
+        kwargs["extra_body"] = {**extra, "max_tokens": max_tokens}
+    return model.bind(max_tokens=max_tokens, **kwargs)
 
 
 def structured(model: BaseChatModel, schema: Any) -> Runnable:

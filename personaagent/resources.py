@@ -39,5 +39,14 @@ class Resources:
     def agent_model_for(self, context: Any) -> BaseChatModel:
         return self.agent_model or chat_model(Context.of(context).agent_model())
 
+    def tool_rounds_for(self, context: Any) -> int:
+        """How many times the agent model may call tools on its own in one turn: the context's
+        ``max_tool_rounds``, else 0 for the embedded model (it never calls a tool under
+        ``tool_choice="auto"``, and writes calls as text instead) and 2 for any other model."""
+        ctx = Context.of(context)
+        if ctx.max_tool_rounds is not None:
+            return ctx.max_tool_rounds
+        return 2 if self.agent_model is not None or ctx.agent_model().is_remote else 0
+
     def optimizer_model_for(self, context: Any) -> BaseChatModel:
         return self.optimizer_model or self.agent_model or chat_model(Context.of(context).optimizer_model())

@@ -4,6 +4,7 @@ works, and a deterministic hashing embedding (registered with chromadb) that nee
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import time
@@ -59,6 +60,15 @@ class ScriptedChatModel(BaseChatModel):
         if self.latency_s:
             time.sleep(self.latency_s)
         return ChatResult(generations=[ChatGeneration(message=self._reply(messages, kwargs))])
+
+
+def distribution_reply(probs: dict[str, float], content: str | None = None) -> AIMessage:
+    """A one-token reply carrying OpenAI-style ``logprobs`` for a closed-form answer: ``probs``
+    maps tokens (option letters, rating digits, anything else) to probabilities."""
+    top = sorted(probs.items(), key=lambda kv: -kv[1])
+    entries = [{"token": token, "logprob": math.log(p), "bytes": None} for token, p in top if p > 0]
+    return AIMessage(content=top[0][0] if content is None else content, response_metadata={
+        "finish_reason": "length", "logprobs": {"content": [{**entries[0], "top_logprobs": entries}]}})
 
 
 def tool_call(name: str, **args: Any) -> AIMessage:
@@ -124,12 +134,11 @@ def persona_agent_script(
     critique: str = "- say more about this user's tastes",
     rewrite: str | list[str] = "You are the assistant of this user.",
 ) -> Responder:
-    """A ``ScriptedChatModel`` script that plays every role PersonaAgent gives a model: the forced
-    ``search_history`` call (with the request as query), a judge's verdict, a profile line, the critique, the rewrite
-    (a list is used in order, its last entry repeating) and the answer (text, or a function of the
-    system prompt and the messages)."""
+    """A ``ScriptedChatModel`` script that plays every role PersonaAgent gives a model: a judge's
+    verdict, a profile line, the critique, the rewrite (a list is used in order, its last entry
+    repeating) and the answer (text or a reply such as ``distribution_reply(...)``, or a function
+    of the system prompt and the messages returning one)."""
     from . import prompts
-    from .tools import HISTORY_TOOL
 
     rewrites = [rewrite] if isinstance(rewrite, str) else list(rewrite)
     roles = {_role_prefix(prompts.PROFILE_INSTRUCTION): lambda: profile,
@@ -138,8 +147,6 @@ def persona_agent_script(
 
     def respond(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Reply:
         system = str(messages[0].content) if messages else ""
-        if kwargs.get("tool_choice") == HISTORY_TOOL:
-            return tool_call(HISTORY_TOOL, query=str(messages[-1].content))
         if system.startswith(_role_prefix(prompts.JUDGE_INSTRUCTION)):
             return judge(str(messages[-1].content))
         for prefix, reply in roles.items():

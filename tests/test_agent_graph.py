@@ -15,8 +15,8 @@ from personaagent.testing import ScriptedChatModel, persona_agent_script, tool_c
 SNAPSHOT = Path(__file__).parent / "snapshots" / "agent_graph.mmd"
 
 
-def answering(answer: str):
-    """A model that calls search_history with the request when forced to, then answers."""
+def answering(answer):
+    """A model that answers every request with ``answer`` (and plays the profile summariser)."""
     return persona_agent_script(answer)
 
 
@@ -40,17 +40,25 @@ def seeded(memory):
     return memory
 
 
-def test_first_step_forces_history_tool_and_tool_gets_user_from_context(seeded, context_for):
+def test_a_plain_turn_is_one_model_call_with_the_retrieved_history_in_its_prompt(seeded, context_for):
     model = ScriptedChatModel(script=answering("hiking in the Dolomites"))
-    out = ask(compile_graph(seeded, model), context_for("alice"), "Weekend plan: hiking in the Dolomites or a city break?")
-    assert model.calls[0]["tool_choice"] == "search_history"
-    assert "search_history" in model.calls[0]["tool_names"]
-    tool_results = [m for m in out["messages"] if isinstance(m, ToolMessage)]
-    assert len(tool_results) == 1 and tool_results[0].name == "search_history"
-    # The tool searched alice's history (the user id came from the runtime context, not the model).
-    assert "hiking in the Alps" in tool_results[0].content
-    assert "museum" not in tool_results[0].content
-    assert out["answer"] == "hiking in the Dolomites"
+    out = ask(compile_graph(seeded, model), context_for("alice", max_tool_rounds=0),
+              "Weekend plan: hiking in the Dolomites or a city break?")
+    assert len(model.calls) == 1 and out["model_calls"] == 1
+    assert "tool_names" not in model.calls[0]  # nothing bound: the search was made by retrieve_memory
+    system = model.calls[0]["messages"][0].content
+    history = system.split("<history>")[1].split("</history>")[0]
+    assert "hiking in the Alps" in history and "museum" not in history  # alice's memory, not bob's
+    assert not any(isinstance(m, ToolMessage) for m in out["messages"])
+    assert out["answer"] == "hiking in the Dolomites" and out["answer_path"] == "generated"
+
+
+def test_a_model_that_calls_tools_gets_them_bound_and_still_answers_in_one_call_when_it_needs_none(seeded, context_for):
+    model = ScriptedChatModel(script=answering("sushi"))
+    out = ask(compile_graph(seeded, model), context_for("alice"), "Dinner: sushi or pizza?")
+    assert len(model.calls) == 1 and model.calls[0]["tool_choice"] is None  # tool_choice="auto"
+    assert {"search_history", "read_profile", "search_knowledge"} <= set(model.calls[0]["tool_names"])
+    assert out["answer"] == "sushi"
 
 
 def test_model_cannot_pass_a_user_id_to_tools(seeded, context_for):
@@ -70,10 +78,15 @@ def test_retrieved_context_and_persona_reach_the_system_prompt(seeded, context_f
     assert 'chose "hiking in the Alps"' in system.content
     assert "sushi" not in system.content  # top_k=1
     assert out["persona_version"] == 1 and len(out["retrieved"]) == 1
-    # After the tool ran, its result is given to the model inside the system prompt.
-    final_system = model.calls[1]["messages"][0].content
-    assert "[search_history]" in final_system and "tool_names" not in model.calls[1]
-    assert not any(isinstance(m, ToolMessage) for m in model.calls[1]["messages"])
+
+
+def test_tool_results_reach_the_model_inside_the_system_prompt(seeded, context_for):
+    model = ScriptedChatModel(script=[tool_call("search_knowledge", query="mountains"), "the Alps again"])
+    out = ask(compile_graph(seeded, model), context_for("alice"), "Any hiking ideas for the weekend?")
+    final = model.calls[1]["messages"]
+    assert "[search_knowledge]" in final[0].content
+    assert not any(isinstance(m, ToolMessage) for m in final)
+    assert out["answer"] == "the Alps again" and out["model_calls"] == 2
 
 
 def test_interaction_is_stored_with_ground_truth_and_turn_fields_reset(memory, context_for):
@@ -93,13 +106,13 @@ def test_second_turn_sees_the_first_and_other_users_see_nothing(memory, context_
     graph = compile_graph(memory, model)
     ask(graph, context_for("alice"), "I love kayaking, what should I do on Saturday?", thread="a")
     ask(graph, context_for("alice"), "Saturday again: kayaking or cinema?", thread="a")
-    second_system = model.calls[2]["messages"][0].content
+    second_system = model.calls[1]["messages"][0].content
     assert "I love kayaking" in second_system
-    # the thread's earlier turn is in the dialogue, without its tool messages
-    dialogue = model.calls[2]["messages"][1:]
+    # the thread's earlier turn is in the dialogue
+    dialogue = model.calls[1]["messages"][1:]
     assert [type(m) for m in dialogue] == [HumanMessage, AIMessage, HumanMessage]
     ask(graph, context_for("bob"), "Saturday: kayaking or cinema?", thread="b")
-    bob_call = model.calls[4]
+    bob_call = model.calls[2]
     assert "kayaking" not in bob_call["messages"][0].content.split("<history>")[1].split("</history>")[0]
     assert "(no earlier interactions found)" in bob_call["messages"][0].content
     assert memory.episodes.count("bob") == 1 and memory.episodes.count("alice") == 2
@@ -110,9 +123,9 @@ def test_as_of_restricts_retrieval_and_record_false_writes_nothing(seeded, conte
     out = ask(compile_graph(seeded, model), context_for("alice"), "Dinner: sushi or pizza?", as_of=200.0, record=False,
               persona_override="CANDIDATE PERSONA")
     assert [r["timestamp"] for r in out["retrieved"]] == [100.0]
-    tool_result = next(m for m in out["messages"] if isinstance(m, ToolMessage))
-    assert "sushi" not in tool_result.content  # the interaction at t=200 is not older than as_of
-    assert model.calls[0]["messages"][0].content.startswith("CANDIDATE PERSONA")
+    system = model.calls[0]["messages"][0].content
+    assert 'chose "sushi"' not in system  # the interaction at t=200 is not older than as_of
+    assert system.startswith("CANDIDATE PERSONA")
     assert out["interaction_id"] is None and out["persona_version"] is None
     assert seeded.episodes.count("alice") == 2
     assert seeded.personas.history("alice") == []  # a persona override creates no stored persona
@@ -122,8 +135,8 @@ def test_more_tool_rounds_when_allowed_then_answer(seeded, context_for):
     script = [tool_call("search_history", query="x"), tool_call("read_profile"), "final"]
     model = ScriptedChatModel(script=script)
     out = ask(compile_graph(seeded, model), context_for("alice", max_tool_rounds=2), "What now?")
-    assert [c.get("tool_choice") for c in model.calls] == ["search_history", None, None]
-    assert "tool_names" in model.calls[1] and "tool_names" not in model.calls[2]
+    assert "tool_names" in model.calls[0] and "tool_names" in model.calls[1] and "tool_names" not in model.calls[2]
+    assert all(c.get("tool_choice") is None for c in model.calls)
     assert out["answer"] == "final"
 
 
@@ -149,8 +162,7 @@ def test_bad_input_is_refused_with_a_clear_error(memory, context_for):
 
 def test_topology_snapshot():
     mermaid = build_agent_graph().compile().get_graph(xray=True).draw_mermaid()
-    if not SNAPSHOT.exists():  # first run writes it; review and commit the file
-        SNAPSHOT.write_text(mermaid)
+    assert SNAPSHOT.exists(), f"no snapshot: review this drawing and commit it as {SNAPSHOT}:\n{mermaid}"
     assert mermaid == SNAPSHOT.read_text()
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 from langchain_core.messages import HumanMessage
 
-from personaagent import prompts
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.graphs.optimizer import build_optimizer_graph
+from personaagent.nodes.optimizer import lookup_rules_text
 from personaagent.memory import Interaction
 from personaagent.resilience import is_transient, model_retry
 from personaagent.resources import Resources
@@ -70,7 +70,8 @@ def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, 
         loss_of = {1: 1.0}  # the initial persona answers every sample wrong
         for version in memory.personas.history(user):
             if version.source == "optimizer":
-                assert version.text == f"A GOOD persona, complete and whole.\n\n{prompts.TOOL_RULES}"
+                rules = lookup_rules_text(memory.personas.get(user, 1).text)
+                assert version.text == f"A GOOD persona, complete and whole.\n\n{rules}"
                 assert version.loss < loss_of[version.parent]  # better than the version it replaced
                 loss_of[version.version] = version.loss
         assert memory.current_persona(user).text.strip()

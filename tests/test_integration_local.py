@@ -26,15 +26,26 @@ def test_embedded_model_answers_a_sample_user_through_the_graph(server, tmp_path
     memory = MemoryStore.open(tmp_path / "chroma")
     memory.episodes.add(read_history("maya", demo_file("maya.jsonl")))
     graph = build_agent_graph(Resources(memory=memory)).compile()
-    question = "Which film tonight: The Holiday, Les Miserables or Blade Runner 2049?"
-    out = graph.invoke({"messages": [HumanMessage(question)], "record": False},
-                       context=Context(user_id="maya", profile_every=1000))
-    calls = [c for m in out["messages"] for c in getattr(m, "tool_calls", None) or []]
-    assert calls and calls[0]["name"] == "search_history" and calls[0]["args"].get("query")
-    result = next(m for m in out["messages"] if isinstance(m, ToolMessage))
-    assert 'chose "' in result.content  # maya's real history came back through the tool
-    assert out["answer"].strip()
-    print(f"\nembedded model answered: {out['answer']!r}")
+    context = Context(user_id="maya", profile_every=1000)
+    options = ["The Holiday", "Les Miserables", "Blade Runner 2049"]
+    out = graph.invoke({"messages": [HumanMessage("Which film tonight?")], "answer_options": options,
+                        "record": False}, context=context)
+    # one model call, its answer read from the token distribution over the three letters
+    assert out["model_calls"] == 1 and out["answer_path"] == "logprobs"
+    assert set(out["answer_distribution"]) == set(options) and out["answer"] in options
+    assert sum(out["answer_distribution"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert max(out["answer_distribution"], key=out["answer_distribution"].get) == out["answer"]
+    assert len(out["retrieved"]) == 4  # maya's history reached the prompt
+    rating = graph.invoke({"messages": [HumanMessage('How would I rate the movie "Arrival"?')],
+                           "rating_scale": {"low": 0.5, "high": 5, "step": 0.5}, "record": False}, context=context)
+    assert rating["answer_path"] == "logprobs" and set(rating["answer_distribution"]) == {"1", "2", "3", "4", "5"}
+    assert 1 <= rating["rating"]["median"] <= 5 and rating["answer"] == f"{rating['rating']['median']:g}"
+    free = graph.invoke({"messages": [HumanMessage("Suggest one film for tonight, in one sentence.")],
+                         "record": False}, context=context)
+    assert free["model_calls"] == 1 and free["answer_path"] == "generated"
+    assert not any(isinstance(m, ToolMessage) for m in free["messages"])
+    print(f"\nembedded model: {out['answer']!r} {out['answer_distribution']}; rating {rating['rating']}; "
+          f"free text {free['answer']!r}")
 
 
 def test_server_process_is_reused_within_the_process(server):

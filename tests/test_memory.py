@@ -56,7 +56,7 @@ def test_labelled_filter_and_outcome_update(memory):
 def test_persona_versions_history_and_isolation(memory):
     first = memory.current_persona("alice")
     assert (first.version, first.source) == (1, "initial")
-    assert "alice" in first.text and "search_history" in first.text
+    assert "alice" in first.text and "## Lookups before answering" in first.text
     second = memory.personas.save("alice", "persona two", source="manual", parent=1, loss=0.25, critique="c")
     assert second.version == 2
     history = memory.personas.history("alice")

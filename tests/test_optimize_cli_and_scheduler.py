@@ -135,7 +135,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     crash["armed"] = False
     calls = len(model.calls)
     assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at rewrite
-    assert len(model.calls) - calls == 1 + 10 and "accepted: 1" in capsys.readouterr().out
+    assert len(model.calls) - calls == 1 + 5 and "accepted: 1" in capsys.readouterr().out
     assert [r["status"] for r in store.runs.history("alice")] == ["finished"]
 
     labelled(store, "bob")
@@ -145,7 +145,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     crash["armed"] = False
     calls = len(model.calls)
     assert main(["--home", home, "optimize", "--user", "bob", "--restart"]) == 0
-    assert len(model.calls) - calls == 10 + 2 + 10  # started over: baseline, critique, rewrite, candidate
+    assert len(model.calls) - calls == 5 + 2 + 5  # started over: baseline, critique, rewrite, candidate
     assert [r["status"] for r in store.runs.history("bob")] == ["abandoned", "finished"]
 
 

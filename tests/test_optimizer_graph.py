@@ -6,6 +6,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from personaagent import prompts
+from personaagent.nodes.optimizer import lookup_rules_text
 from personaagent.errors import PersonaAgentError
 from personaagent.graphs.optimizer import build_optimizer_graph
 from personaagent.memory import Interaction
@@ -53,10 +54,11 @@ def test_loss_falls_and_the_better_persona_is_kept(labelled, context_for):
     assert (out["accepted"], out["rejected"], out["stop_reason"]) == (1, 0, "no_failures")
     stored = labelled.personas.latest("alice")
     assert (stored.version, stored.source, stored.parent, stored.loss, out["final_version"]) == (2, "optimizer", 1, 0.0, 2)
-    assert stored.text.startswith("A GOOD persona for alice.") and stored.text.endswith(prompts.TOOL_RULES)
+    rules = lookup_rules_text(labelled.personas.get("alice", 1).text)
+    assert stored.text.startswith("A GOOD persona for alice.") and rules and stored.text.endswith(rules)
     assert stored.critique == "- mention what the user likes"
-    # 5 samples x 2 calls, twice, plus critique and rewrite
-    assert out["model_calls"] == 22
+    # 5 samples x 1 call, twice, plus critique and rewrite
+    assert out["model_calls"] == 12
 
 
 def test_worse_candidate_is_rejected_and_stored_persona_unchanged(labelled, context_for):
@@ -65,7 +67,7 @@ def test_worse_candidate_is_rejected_and_stored_persona_unchanged(labelled, cont
               metric=lambda s, a: (0.0 if a == "RIGHT" else 1.0, a) if s["id"] != "never" else None,
               max_iters=1)
     # every sample already right: nothing to improve, no model call for critique/rewrite
-    assert out["stop_reason"] == "no_failures" and out["model_calls"] == 10
+    assert out["stop_reason"] == "no_failures" and out["model_calls"] == 5
 
     half = lambda s, a: Score(0.5 if a == "RIGHT" else 1.0, a)  # noqa: E731
     out = run(labelled, scripted(["a bad persona"]), context_for("alice"), metric=half, thread="o2", max_iters=1)
@@ -82,9 +84,9 @@ def test_plateau_stops_after_patience(labelled, context_for):
 
 
 def test_budget_stops_the_run(labelled, context_for):
-    out = run(labelled, scripted(["still bad"]), context_for("alice"), max_iters=10, patience=10, max_calls=30)
-    # baseline 10 calls; one iteration 12 more = 22; another would pass 30
-    assert out["stop_reason"] == "budget" and out["model_calls"] == 22 and len(out["loss_curve"]) == 2
+    out = run(labelled, scripted(["still bad"]), context_for("alice"), max_iters=10, patience=10, max_calls=15)
+    # baseline 5 calls; one iteration 7 more = 12; another would pass 15
+    assert out["stop_reason"] == "budget" and out["model_calls"] == 12 and len(out["loss_curve"]) == 2
 
 
 def test_rewrite_keeps_tool_rules_and_respects_the_length_bound(labelled, context_for):
@@ -92,7 +94,8 @@ def test_rewrite_keeps_tool_rules_and_respects_the_length_bound(labelled, contex
     out = run(labelled, scripted([long_body]), context_for("alice"), max_persona_chars=800)
     stored = labelled.personas.latest("alice").text
     assert out["accepted"] == 1 and len(stored) <= 800
-    assert stored.endswith(prompts.TOOL_RULES) and stored.count(prompts.TOOL_RULES) == 1
+    rules = lookup_rules_text(labelled.personas.get("alice", 1).text)
+    assert stored.endswith(rules) and stored.count(rules) == 1
 
 
 def test_simulations_never_retrieve_the_answer(memory, context_for):
@@ -147,7 +150,7 @@ def test_resume_after_an_exception_mid_run(labelled, context_for):
     out = graph.invoke(None, config, context=context_for("alice"))
     assert out["accepted"] == 1 and labelled.personas.latest("alice").version == 2
     # resumed from rewrite: the baseline simulations and the critique did not run again
-    assert len(model.calls) - calls_before == 1 + 10
+    assert len(model.calls) - calls_before == 1 + 5
     assert [r["status"] for r in labelled.runs.history("alice")] == ["finished"]
 
 
@@ -198,7 +201,7 @@ def test_auto_metric_picks_label_and_rating(memory, context_for):
     assert label_match({"ground_truth": "Seoul"}, "seoul.\nBecause cities").loss == 0.0
     assert label_match({"ground_truth": "Seoul"}, "Busan").loss == 1.0
     assert rating_error({"ground_truth": "4.0"}, "I'd say 3.5 stars").loss == 0.5
-    assert rating_error({"ground_truth": "4.0"}, "no idea").loss == 4.5
+    assert rating_error({"ground_truth": "4.0"}, "no idea").loss == 1.25  # scored as the midpoint 2.75
 
 
 def test_llm_judge_metric_uses_structured_output():
@@ -222,7 +225,6 @@ def test_topology_snapshot():
     from personaagent.graphs.optimizer import graph
 
     mermaid = graph.get_graph(xray=True).draw_mermaid()
-    if not SNAPSHOT.exists():
-        SNAPSHOT.write_text(mermaid)
+    assert SNAPSHOT.exists(), f"no snapshot: review this drawing and commit it as {SNAPSHOT}:\n{mermaid}"
     assert mermaid == SNAPSHOT.read_text()
     assert "simulate\\3aagent\\3aretrieve_memory" in mermaid  # the agent is drawn inside simulate

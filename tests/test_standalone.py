@@ -3,7 +3,7 @@
 import pytest
 from langchain_core.prompts import ChatPromptTemplate
 
-from personaagent import OptimizedPersona, PersonaAgentError, optimize_persona, prompts
+from personaagent import OptimizedPersona, PersonaAgentError, optimize_persona
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel
 
 SAMPLES = [{"query": f"Trip {n}: beach or museum?", "ground_truth": "museum"} for n in range(4)]
@@ -32,7 +32,7 @@ def test_a_persona_for_your_own_agent_improves_and_keeps_no_tool_rules():
                               holdout_size=1, embedder=HashEmbeddingFunction())
     assert isinstance(result, OptimizedPersona) and result.improved
     assert result.persona == "You help a traveller who prefers a museum to a beach."
-    assert prompts.TOOL_RULES not in result.persona
+    assert "## Lookups" not in result.persona
     curve = result.summary["loss_curve"]
     assert [p["outcome"] for p in curve] == ["baseline", "accepted"]
     assert (curve[0]["loss"], curve[1]["loss"], curve[0]["holdout_loss"]) == (1.0, 0.0, 1.0)

@@ -1,7 +1,7 @@
 from personaagent.nodes.reason import offered_tools
 from personaagent.resources import Resources
 from personaagent.tools import make_personal_tools, network_available, search_wikipedia
-from personaagent.tools import web
+from personaagent import web
 
 
 def test_web_search_is_offered_only_when_reachable(monkeypatch):

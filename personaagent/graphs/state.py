@@ -18,11 +18,19 @@ class InputState(TypedDict, total=False):
     persona_override: str | None  # act under this persona instead of the stored one (optimizer)
     as_of: float | None  # retrieve only memories strictly older than this epoch time
     record: bool | None  # False: do not write this interaction to memory (default: write)
+    # A closed-form request states its answer set: the answer is then read from the model's token
+    # distribution (see ``personaagent.answers``). At most one of the two.
+    answer_options: list[str] | None  # the options to choose from
+    rating_scale: dict[str, float] | None  # {"low": 0.5, "high": 5, "step": 0.5}
 
 
 class OutputState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     answer: str
+    # closed-form turns: option → probability, or rating → probability
+    answer_distribution: dict[str, float] | None
+    answer_path: str | None  # logprobs | text (closed form read from a text reply) | generated (free text)
+    rating: dict[str, float] | None  # a rating's point predictions: {"median": …, "mean": …}
     retrieved: list[dict[str, Any]]
     persona_version: int | None
     interaction_id: str | None
@@ -32,7 +40,7 @@ class OutputState(TypedDict, total=False):
 
 class AgentState(InputState, OutputState, total=False):
     persona: str  # the persona text this turn runs under
-    profile: str
+    sources: dict[str, str]  # what the lookups read for this turn: profile / knowledge / web → text
 
 
 class SimulationInput(InputState, total=False):
@@ -47,7 +55,7 @@ class SimulationOutput(TypedDict, total=False):
 
 class SimulationState(SimulationInput, OutputState, total=False):
     persona: str
-    profile: str
+    sources: dict[str, str]
 
 
 class OptimizerInput(TypedDict, total=False):

@@ -34,6 +34,8 @@ class Interaction:
     timestamp: float = field(default_factory=time.time)
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = "agent"  # agent | ingest
+    options: list[str] | None = None  # the answer options the request stated (a closed-form choice)
+    scale: dict[str, float] | None = None  # the rating scale it stated: {low, high, step}
     id: str = ""
     score: float | None = None  # similarity to the query, when it came from a search
 
@@ -63,6 +65,10 @@ def _to_metadata(item: Interaction) -> dict[str, Any]:
         meta["ground_truth"] = item.ground_truth
     if item.feedback is not None:
         meta["feedback"] = item.feedback
+    if item.options:
+        meta["options"] = json.dumps(item.options, ensure_ascii=False)
+    if item.scale:
+        meta["scale"] = json.dumps(item.scale)
     return meta
 
 
@@ -77,6 +83,8 @@ def _from_row(id_: str, document: str, meta: dict[str, Any], distance: float | N
         timestamp=meta["timestamp"],
         metadata=json.loads(meta.get("meta") or "{}"),
         source=meta.get("source", "agent"),
+        options=json.loads(meta["options"]) if meta.get("options") else None,
+        scale=json.loads(meta["scale"]) if meta.get("scale") else None,
         score=None if distance is None else 1.0 - distance,
     )
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..answers import AnswerSpec
 from ..errors import IngestError, PersonaAgentError
 from ..ids import validate_user_id
 from .episodic import MAX_QUERY_CHARS, Interaction, stable_id
@@ -66,7 +67,7 @@ def _metadata(record: dict) -> dict:
 def parse_interaction(user_id: str, record: Any, default_time: float) -> Interaction:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
-    unknown = set(record) - {"query", "ground_truth", "answer", "feedback", "timestamp", "metadata"}
+    unknown = set(record) - {"query", "ground_truth", "answer", "feedback", "timestamp", "metadata", "options", "scale"}
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
     query = _text(record, "query", required=True, limit=MAX_QUERY_CHARS)
@@ -75,6 +76,7 @@ def parse_interaction(user_id: str, record: Any, default_time: float) -> Interac
     if ground_truth is None and answer is None:
         raise ValueError("needs 'ground_truth' (what the user wanted) or 'answer'")
     timestamp = parse_timestamp(record["timestamp"]) if "timestamp" in record else default_time
+    spec, ground_truth = _answer_set(record, ground_truth)
     return Interaction(
         id=stable_id(user_id, timestamp, query),
         user_id=user_id,
@@ -85,7 +87,32 @@ def parse_interaction(user_id: str, record: Any, default_time: float) -> Interac
         timestamp=timestamp,
         metadata=_metadata(record),
         source="ingest",
+        options=list(spec.options) if spec and spec.options else None,
+        scale=spec.scale.to_dict() if spec and spec.scale else None,
     )
+
+
+def _answer_set(record: dict, ground_truth: str | None) -> tuple[AnswerSpec | None, str | None]:
+    """The line's ``options`` or ``scale``, checked, and its ground truth in the set's terms
+    (the option it names, written as the option is)."""
+    if record.get("options") is not None and (not isinstance(record["options"], list)
+                                               or not all(isinstance(o, str) for o in record["options"])):
+        raise ValueError("field 'options' must be a list of strings")
+    spec = AnswerSpec.of(record.get("options"), record.get("scale"))
+    if spec is None or ground_truth is None:
+        return spec, ground_truth
+    if spec.options:
+        index = spec.index_of(ground_truth)
+        if index is None:
+            raise ValueError(f"ground_truth {ground_truth!r} is not one of the options")
+        return spec, spec.options[index]
+    try:
+        value = float(ground_truth)
+    except ValueError:
+        raise ValueError(f"ground_truth {ground_truth!r} is not a number on the scale") from None
+    if not spec.scale.low <= value <= spec.scale.high:
+        raise ValueError(f"ground_truth {ground_truth} is outside the scale {spec.scale.low:g}–{spec.scale.high:g}")
+    return spec, ground_truth
 
 
 def _lines(path: Path):

@@ -15,9 +15,17 @@ PER_DOMAIN = 8
 MAX_LINE_CHARS = 200
 
 
+MAX_OPTIONS_SHOWN = 8
+MAX_OPTION_CHARS = 100
+
+
 def describe(item: Interaction) -> str:
-    """One line for a prompt: what was asked and what the user wanted (or was answered)."""
+    """One line for a prompt: what was asked (with its options) and what the user wanted (or was
+    answered)."""
     line = f'asked "{quote(item.query)}"'
+    if item.options:
+        shown = "; ".join(quote(o)[:MAX_OPTION_CHARS] for o in item.options[:MAX_OPTIONS_SHOWN])
+        line += f" (options: {shown})"
     if item.ground_truth is not None:
         line += f' and chose "{quote(item.ground_truth)}"'
     elif item.answer:
@@ -33,7 +41,8 @@ def _domain(item: Interaction) -> str:
 
 def _prompt_line(item: Interaction) -> str:
     wanted = item.ground_truth if item.ground_truth is not None else item.answer[:200]
-    line = f"- asked: {item.query}; wanted: {wanted}"
+    options = f" (options: {'; '.join(item.options[:MAX_OPTIONS_SHOWN])})" if item.options else ""
+    line = f"- asked: {item.query}{options}; wanted: {wanted}"
     return line + (f" (feedback: {item.feedback})" if item.feedback else "")
 
 

@@ -18,9 +18,9 @@ from chromadb.api.types import EmbeddingFunction
 from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 
-from .. import prompts
 from ..errors import PersonaConflict, StoreUnavailable
 from ..ids import validate_user_id
+from ..persona import initial_persona
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
 from .episodic import EpisodicMemory
 from .knowledge import KnowledgeBase
@@ -30,12 +30,6 @@ from .vector_cache import DEFAULT_MAX_ROWS, DEFAULT_MIN_COLLECTION_ROWS, REVISIO
 from .versions import Version, VersionedTexts
 
 COLLECTIONS = ("episodes", "profiles", "personas", "knowledge", "optimizer_runs")
-
-
-def initial_persona(user_id: str, profile: str | None) -> str:
-    return prompts.INITIAL_PERSONA.format(
-        user_id=user_id, profile=(profile or "").strip() or prompts.NO_PROFILE_YET
-    )
 
 
 class MemoryStore:

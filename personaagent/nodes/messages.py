@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
+from ..answers import AnswerSpec
 from ..errors import InvalidInput
 from ..memory.episodic import MAX_QUERY_CHARS
 
@@ -61,3 +62,8 @@ def last_answer(messages: list[AnyMessage]) -> str:
         if isinstance(message, AIMessage) and not message.tool_calls:
             return message.text.strip()
     return ""
+
+
+def request_spec(state) -> AnswerSpec | None:
+    """The answer set the request states (options or a rating scale), or None for free text."""
+    return AnswerSpec.of(state.get("answer_options"), state.get("rating_scale"))

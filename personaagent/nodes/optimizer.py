@@ -18,6 +18,7 @@ from ..errors import PersonaAgentError, PersonaConflict
 from ..graphs.state import OptimizerState, SimulationState
 from ..ids import validate_user_id
 from ..metrics import Score, build_metric, choose_metric
+from ..persona import LOOKUPS, remove_section, section
 from ..resources import Resources
 from .reason import usage_tokens
 
@@ -47,7 +48,8 @@ def load_batch(state: OptimizerState, runtime: Runtime[Context], *, resources: R
     batch = labelled[-n:]
     holdout = labelled[-n - h : -n] if h else []
     samples = [
-        {"id": i.id, "query": i.query, "ground_truth": i.ground_truth, "timestamp": i.timestamp, "split": split}
+        {"id": i.id, "query": i.query, "ground_truth": i.ground_truth, "timestamp": i.timestamp, "split": split,
+         "options": i.options, "scale": i.scale}
         for split, items in (("batch", batch), ("holdout", holdout)) for i in items
     ]
     persona = memory.current_persona(user)
@@ -65,6 +67,7 @@ def fan_out(state: OptimizerState) -> list[Send]:
         Send("simulate", {
             "messages": [HumanMessage(sample["query"])], "persona_override": persona,
             "as_of": sample["timestamp"], "record": False, "sample": {**sample, "round": state["round"]},
+            "answer_options": sample.get("options"), "rating_scale": sample.get("scale"),
         })
         for sample in state["samples"]
     ]
@@ -74,6 +77,7 @@ def record_simulation(state: SimulationState) -> dict:
     """Inside the simulate subgraph, after the agent: keep what the optimizer needs."""
     tool_outputs = [m.text for m in state.get("messages", []) if m.type == "tool"]
     return {"simulations": [{**state["sample"], "answer": state.get("answer", ""), "calls": state.get("model_calls", 0),
+                             "distribution": state.get("answer_distribution"), "path": state.get("answer_path"),
                              "retrieved": state.get("retrieved", []), "tool_outputs": tool_outputs}]}
 
 
@@ -195,12 +199,18 @@ def critique(state: OptimizerState, runtime: Runtime[Context], *, resources: Res
 
 
 def persona_body(persona: str) -> str:
-    """The user-specific part of a persona: everything before the tool-use rules."""
-    return persona.split(prompts.TOOL_RULES)[0].strip()
+    """The user-specific part of a persona: everything but its lookup rules (its tool-use rules)."""
+    return remove_section(persona, LOOKUPS)
 
 
-def bounded_persona(body: str, max_chars: int, rules: str = prompts.TOOL_RULES) -> str:
-    """``body`` + ``rules`` (the tool-use rules), trimmed at a line boundary to stay within ``max_chars``."""
+def lookup_rules_text(persona: str) -> str:
+    """The persona's lookup-rules section as written (empty when it has none)."""
+    body = section(persona, LOOKUPS)
+    return "" if body is None else f"## {LOOKUPS}\n{body}"
+
+
+def bounded_persona(body: str, max_chars: int, rules: str = "") -> str:
+    """``body`` + ``rules`` (the lookup rules), trimmed at a line boundary to stay within ``max_chars``."""
     room = max_chars - len(rules) - 2
     lines, kept = body.strip().splitlines(), []
     for line in lines:
@@ -214,10 +224,10 @@ def bounded_persona(body: str, max_chars: int, rules: str = prompts.TOOL_RULES) 
 
 
 def rewrite(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    """A new candidate persona from the critique. PersonaAgent's tool-use rules, when the persona
+    """A new candidate persona from the critique. PersonaAgent's lookup rules, when the persona
     has them, are kept verbatim; a persona of another agent (``optimize_persona``) is rewritten whole."""
     max_chars = setting(state, "max_persona_chars")
-    rules = prompts.TOOL_RULES if prompts.TOOL_RULES in state["best_persona"] else ""
+    rules = lookup_rules_text(state["best_persona"])
     reply = resources.optimizer_model_for(runtime.context).invoke([
         SystemMessage(prompts.REWRITE_INSTRUCTION.format(max_chars=max_chars - len(rules))),
         HumanMessage(prompts.REWRITE_INPUT.format(body=persona_body(state["best_persona"]), critique=state["critique"])),

@@ -1,40 +1,48 @@
-"""reason: the chat model, steered by the persona, with the personalized tools bound.
+"""reason: one model call that answers the request, steered by the persona.
 
-The first step of every turn forces a ``search_history`` call (the embedded model never calls a
-tool under ``tool_choice="auto"``); later steps may call tools freely until ``max_tool_rounds``,
-after which the model must answer. Tool results of the current turn reach the model inside the
-system prompt (see ``messages.conversation``).
+The system prompt is the persona, then the profile, then what was retrieved and looked up for
+this request (stable parts first, so a server can reuse the prompt's prefix). A closed-form
+request (options or a rating scale) is answered from the model's token distribution
+(``answers.decode``). A free-text request gets a generated answer; tools are bound only when the
+model may call them on its own (``Context.max_tool_rounds``), which the embedded model never does.
 """
 
 from __future__ import annotations
 
-from langchain_core.messages import SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 
 from .. import prompts
+from ..answers import decode
 from ..context import Context
 from ..errors import ModelReplyError
 from ..graphs.state import AgentState
 from ..memory.episodic import Interaction
+from ..persona import available_lookups, for_prompt
 from ..resources import Resources
-from ..tools import HISTORY_TOOL, network_available
 from ..tools.personal import format_memories
-from .messages import conversation, tool_rounds, turn_tool_results
+from ..web import network_available
+from .messages import conversation, request_spec, tool_rounds, turn_tool_results
+
+SOURCE_BLOCKS = (  # source → (block title, tag), in prompt order
+    ("profile", "This user's profile", "profile"),
+    ("history", "Retrieved from this user's history", "history"),
+    ("knowledge", "From this user's knowledge collection", "knowledge"),
+    ("web", "From the web", "web"),
+)
 
 
-def system_prompt(state: AgentState) -> str:
+def system_prompt(state: AgentState, tools_bound: bool = False) -> str:
     items = [Interaction(**m) for m in state.get("retrieved", [])]
-    prompt = prompts.REASON_SYSTEM.format(
-        persona=state["persona"],
-        memories=format_memories(items) if items else prompts.NO_MEMORIES,
-        profile=state.get("profile") or "(no profile yet)",
-    )
+    found = {**(state.get("sources") or {}), "history": format_memories(items) if items else prompts.NO_MEMORIES}
+    prompt = for_prompt(state["persona"], available_lookups(), tools_bound)
+    for source, title, tag in SOURCE_BLOCKS:
+        if source in found:
+            prompt += prompts.DATA_BLOCK.format(title=title, tag=tag, body=found[source])
     results = turn_tool_results(state["messages"])
     if results:
-        prompt += prompts.TOOL_RESULTS.format(
-            results="\n\n".join(f"[{m.name}]\n{m.text}" for m in results)
-        )
+        prompt += prompts.TOOL_RESULTS.format(results="\n\n".join(f"[{m.name}]\n{m.text}" for m in results))
     return prompt
 
 
@@ -47,22 +55,32 @@ def offered_tools(tools: list[BaseTool]) -> list[BaseTool]:
     return [t for t in tools if t.name != "search_wikipedia" or network_available()]
 
 
+def _closed_form(state: AgentState, model, spec) -> dict:
+    dialogue = conversation(state["messages"])
+    last = max(i for i, m in enumerate(dialogue) if isinstance(m, HumanMessage))
+    dialogue[last] = HumanMessage(spec.render(dialogue[last].text))
+    answer, replies = decode(model, [SystemMessage(system_prompt(state)), *dialogue], spec)
+    return {"messages": [AIMessage(answer.answer)], "answer_distribution": answer.distribution,
+            "answer_path": answer.path,
+            "rating": None if answer.median is None else {"median": answer.median, "mean": answer.mean},
+            "model_calls": len(replies), "tokens": sum(usage_tokens(r) for r in replies)}
+
+
 def reason(state: AgentState, runtime: Runtime[Context], *, resources: Resources, tools: list[BaseTool]) -> dict:
     ctx = Context.of(runtime.context)
     model = resources.agent_model_for(ctx)
-    rounds = tool_rounds(state["messages"])
-    if rounds == 0:
-        bound = model.bind_tools(offered_tools(tools), tool_choice=HISTORY_TOOL)
-    elif rounds < ctx.max_tool_rounds:
-        bound = model.bind_tools(offered_tools(tools))
-    else:
-        bound = model
-    reply = bound.invoke([SystemMessage(system_prompt(state)), *conversation(state["messages"])])
+    spec = request_spec(state)
+    if spec is not None:
+        return _closed_form(state, model, spec)
+    may_call = tool_rounds(state["messages"]) < resources.tool_rounds_for(ctx)
+    bound = model.bind_tools(offered_tools(tools)) if may_call else model
+    reply = bound.invoke([SystemMessage(system_prompt(state, may_call)), *conversation(state["messages"])])
     if not reply.tool_calls and reply.invalid_tool_calls:
         raise ModelReplyError(f"the model's tool call was malformed: {reply.invalid_tool_calls[0].get('error')}")
     if not reply.tool_calls and not reply.text.strip():
         raise ModelReplyError("the model returned an empty answer")
-    return {"messages": [reply], "model_calls": 1, "tokens": usage_tokens(reply)}
+    return {"messages": [reply], "answer_distribution": None, "answer_path": "generated", "rating": None,
+            "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
 def route_after_reason(state: AgentState) -> str:

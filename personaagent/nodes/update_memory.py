@@ -14,12 +14,13 @@ from ..graphs.state import AgentState
 from ..memory.episodic import Interaction
 from ..resilience import TRANSIENT
 from ..resources import Resources
-from .messages import current_query, last_answer
+from .messages import current_query, last_answer, request_spec
 
 log = logging.getLogger(__name__)
 
 # Per-turn inputs, cleared so they do not carry over to the next turn of a thread.
-TURN_RESET = {"ground_truth": None, "feedback": None, "persona_override": None, "as_of": None, "record": None}
+TURN_RESET = {"ground_truth": None, "feedback": None, "persona_override": None, "as_of": None, "record": None,
+              "answer_options": None, "rating_scale": None}
 
 
 def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
@@ -28,6 +29,7 @@ def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Re
         return {"answer": answer, "interaction_id": None, **TURN_RESET}
     ctx = Context.of(runtime.context)
     memory = resources.memory_for(ctx)
+    spec = request_spec(state)
     item = Interaction(
         user_id=ctx.user_id,
         query=current_query(state["messages"]),
@@ -35,6 +37,8 @@ def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Re
         ground_truth=state.get("ground_truth"),
         feedback=state.get("feedback"),
         timestamp=time.time(),
+        options=list(spec.options) if spec and spec.options else None,
+        scale=spec.scale.to_dict() if spec and spec.scale else None,
     )
     memory.episodes.add([item])
     if memory.profile_is_stale(ctx.user_id, ctx.profile_every):

@@ -12,7 +12,6 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 
 from ..context import Context
-from ..prompts import quote, quote_lines
 from ..memory.episodic import Interaction
 from ..memory.profile import describe
 from ..resources import Resources
@@ -29,31 +28,28 @@ def format_memories(items: list[Interaction]) -> str:
 
 
 def make_personal_tools(resources: Resources) -> list[BaseTool]:
+    from . import sources
+
     @tool(HISTORY_TOOL)
     def search_history(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search this user's past requests and what they chose, most similar to `query` first."""
         ctx = Context.of(runtime.context)
-        items = resources.memory_for(ctx).episodes.search(
-            ctx.user_id, query, k=ctx.top_k, before=(runtime.state or {}).get("as_of")
-        )
-        body = format_memories(items) if items else "(nothing similar in this user's history)"
+        body = sources.history_text(resources.memory_for(ctx), ctx.user_id, query, ctx.top_k,
+                                    (runtime.state or {}).get("as_of"))
         return f"<history>\n{body}\n</history>"
 
     @tool
     def read_profile(runtime: ToolRuntime[Any]) -> str:
         """Read the summary of this user's tastes and habits."""
         ctx = Context.of(runtime.context)
-        if (runtime.state or {}).get("as_of") is not None:  # the profile may reflect later interactions
-            return "<profile>\n(not available for this run)\n</profile>"
-        profile = resources.memory_for(ctx).profiles.latest(ctx.user_id)
-        return f"<profile>\n{quote_lines(profile.text) if profile else '(no profile yet)'}\n</profile>"
+        body = sources.profile_text(resources.memory_for(ctx), ctx.user_id, (runtime.state or {}).get("as_of"))
+        return f"<profile>\n{body}\n</profile>"
 
     @tool
     def search_knowledge(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search the user's knowledge collection (their catalogue of items, notes) for `query`."""
         ctx = Context.of(runtime.context)
-        items = resources.memory_for(ctx).knowledge.search(ctx.user_id, query, k=ctx.top_k)
-        body = "\n".join(f"- {quote(i.text)}" for i in items) or "(the knowledge collection is empty)"
+        body = sources.knowledge_text(resources.memory_for(ctx), ctx.user_id, query, ctx.top_k)
         return f"<knowledge>\n{body}\n</knowledge>"
 
     return [search_history, read_profile, search_knowledge]
