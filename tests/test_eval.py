@@ -5,35 +5,52 @@ from pathlib import Path
 
 import pytest
 
+from personaagent.eval import stats
 from personaagent.eval.ladder import RUNGS, LadderSettings
-from personaagent.eval.movielens import load_movielens
+from personaagent.eval.movielens import BASELINES, load_movielens
 from personaagent.eval.prefeval import LETTERS, load_prefeval, shuffled
-from personaagent.eval.report import _rating_metrics, rung_metrics
 from personaagent.eval.run import run_eval
-from personaagent.eval.types import DatasetError
-from personaagent.memory import MemoryStore
-from personaagent.metrics import choice_match, predicted_rating
+from personaagent.eval.scoring import score_item
+from personaagent.eval.types import DatasetError, EvalItem, EvalUser
+from personaagent.memory import Interaction, MemoryStore
 from personaagent.resources import Resources
-from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script
 
 SHARED = Path(os.environ.get("PERSONAAGENT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_shared = pytest.mark.skipif(
     not SHARED.exists(), reason=f"{SHARED} is absent (a fresh clone without ../shared): real-data tests skip")
 
 
-def test_rating_metrics_match_hand_computed_values():
-    m = _rating_metrics([(4.0, 5.0), (3.0, 3.0), (None, 4.75)])  # errors 1, 0, 2 (midpoint 2.75 for no answer)
-    assert m["MAE"] == pytest.approx(1.0) and m["RMSE"] == pytest.approx(math.sqrt(5 / 3))
-    assert (m["unparsed"], m["items"]) == (1, 3)
-    assert predicted_rating('I rate "Alien (1979)" 4.5 stars') == 4.5 and predicted_rating("no idea") is None
+def test_item_scores_match_hand_computed_values():
+    rating = EvalItem(id="r", query="q", ground_truth="4", timestamp=1.0, scale={"low": 0.5, "high": 5, "step": 0.5})
+    scored = score_item(rating, {"probs": {"3": 0.5, "5": 0.5}, "median": 4.0, "mean": 4.0})
+    assert scored == {"error": 0.0, "sq_error": 0.0, "expected_error": 1.0, "unparsed": False}
+    unread = score_item(rating, {"probs": {}})  # the midpoint 2.75, as the optimizer counts it
+    assert unread["error"] == pytest.approx(1.25) and unread["expected_error"] == pytest.approx(1.25) and unread["unparsed"]
+    choice = EvalItem(id="c", query="q", ground_truth="b", timestamp=1.0, options=["a", "b", "c"])
+    scored = score_item(choice, {"probs": [0.5, 0.3, 0.2]}, prior=[0.6, 0.2, 0.2])
+    assert not scored["right"] and scored["p_right"] == 0.3 and scored["nll"] == pytest.approx(-math.log(0.3))
+    # debiased: 0.5/0.6 = 0.83, 0.3/0.2 = 1.5, 0.2/0.2 = 1.0 → b
+    assert scored["right_debiased"] and scored["position"] == 1
 
 
-def test_accuracy_and_choice_metric():
-    assert choice_match({"ground_truth": "B"}, "B. The narrative one").loss == 0.0
-    assert choice_match({"ground_truth": "B"}, "(C) the dense paper").loss == 1.0
-    records = [{"user_id": "u", "metric": "choice", "rungs": {"persona": [{"loss": 0.0}, {"loss": 1.0}, {"loss": 0.0}]}}]
-    assert rung_metrics(records, "persona") == {"accuracy": pytest.approx(2 / 3), "items": 3, "users": 1}
-    assert rung_metrics(records, "full") is None
+def test_paired_statistics_against_hand_computed_values():
+    a = {"u1": [1.0, 0.0], "u2": [0.0], "u3": [2.0]}
+    b = {"u1": [0.0, 0.0], "u2": [1.0], "u3": [1.0]}
+    result = stats.paired_difference(a, b, n=500)
+    assert result["delta"] == pytest.approx((1 + 0 - 1 + 1) / 4)
+    low, high = result["ci95"]
+    assert low <= result["delta"] <= high and low >= -1 and high <= 1
+    assert stats.bootstrap_mean({"u": [3.0, 3.0]})[1:] == (3.0, 3.0)  # one user: no spread
+    # sign test: 2 wins, 1 loss → p = 2 * P(X ≤ 1 | n=3) = 2 * 4/8 = 1
+    assert stats.sign_test([-1.0, -0.5, 0.0, 2.0]) == {"wins": 2, "losses": 1, "ties": 1, "p": 1.0}
+    # 8 discordant pairs all one way: p = 2 / 2**8
+    m = stats.mcnemar_exact([True] * 8 + [True, False], [False] * 8 + [True, False])
+    assert (m["only_first_right"], m["only_second_right"]) == (8, 0) and m["p"] == pytest.approx(2 / 256)
+    assert stats.binomial_two_sided(5, 10) == 1.0
+    assert stats.verdict(-0.1, [-0.2, 0.05], True, "full", "persona") == "no detectable difference"
+    assert stats.verdict(-0.1, [-0.2, -0.01], True, "full", "persona") == "full better than persona"
+    assert stats.verdict(-0.1, [-0.2, -0.01], False, "full", "persona") == "full worse than persona"
 
 
 def _write_movielens(root: Path) -> None:
@@ -58,9 +75,26 @@ def test_time_split_keeps_test_ratings_out_of_memory_and_batch(tmp_path):
         assert all(item.timestamp > newest_history for item in user.test)
         test_queries = {item.query for item in user.test}
         assert not test_queries & {h.query for h in user.history}
-        assert all(h.labelled for h in user.history)
-        assert user.history[-1].query.endswith("Reply with a rating from 0.5 to 5 (in steps of 0.5).")
-    assert users[0].extra["user_mean"] == pytest.approx(sum((n % 5) + 1 for n in range(12)) / 12)
+        assert all(h.labelled and h.scale == {"low": 0.5, "high": 5.0, "step": 0.5} for h in user.history)
+        assert all(i.scale and i.attributes["baselines"] for i in user.test)
+    past = [(n % 5) + 1 for n in range(12)]  # user 1's ratings before the cut: 1..5, 1..5, 1, 2
+    first = users[0].test[0].attributes["baselines"]
+    assert first["user mean"] == pytest.approx(sum(past) / 12) and first["user median"] == 2.5
+
+
+def test_the_bias_baseline_by_hand(tmp_path):
+    root = tmp_path / "ml"
+    root.mkdir()
+    (root / "movies.csv").write_text("movieId,title,genres\n1,A (1990),Drama\n2,B (1991),Drama\n3,C (1992),Drama\n")
+    (root / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,1\n1,2,2.0,2\n1,3,5.0,10\n"
+                                      "2,1,5.0,3\n2,3,3.0,4\n2,2,1.0,20\n")
+    [user] = load_movielens(root, user_ids=["1"], test=1)
+    got = user.test[0].attributes["baselines"]
+    mu = (4 + 2 + 5 + 3) / 4  # every rating before user 1's cut (t=10); the t=20 one is later
+    b_item = {1: ((4 - mu) + (5 - mu)) / (25 + 2), 2: (2 - mu) / (25 + 1), 3: (3 - mu) / (25 + 1)}
+    b_user = ((4 - mu - b_item[1]) + (2 - mu - b_item[2])) / (10 + 2)
+    assert got["bias baseline"] == pytest.approx(mu + b_user + b_item[3])
+    assert (got["global mean"], got["user mean"], got["user median"], got["item mean"]) == (mu, 3.0, 3.0, 3.0)
 
 
 def test_movielens_errors_are_clear(tmp_path):
@@ -77,7 +111,8 @@ def test_real_movielens_split_and_baseline_inputs():
     assert len(users) == 20 and len({u.user_id for u in users}) == 20
     for user in users:
         assert max(h.timestamp for h in user.history) < min(i.timestamp for i in user.test)
-        assert len(user.history) >= 10 and user.extra["global_mean"] is not None
+        assert len(user.history) >= 10
+        assert all(set(i.attributes["baselines"]) == set(BASELINES) for i in user.test)
 
 
 def test_option_shuffle_is_deterministic_and_tracks_the_aligned_option():
@@ -94,7 +129,8 @@ def test_real_prefeval_forms():
     choice = load_prefeval(SHARED / "prefeval", form="choice", n_records=40, seed=0)
     assert len(choice) == 40 and len({u.attribute for u in choice}) == 20
     assert all(u.alignment_applicable and u.history[0].labelled for u in choice)
-    assert all(u.test[0].ground_truth in LETTERS for u in choice)
+    assert all(u.test[0].ground_truth in u.test[0].options and len(u.test[0].options) == 4 for u in choice)
+    assert all(u.history[0].ground_truth in u.history[0].options for u in choice)
     explicit = load_prefeval(SHARED / "prefeval", form="explicit", n_records=5, seed=0)
     persona = load_prefeval(SHARED / "prefeval", form="persona", n_records=5, seed=0)
     assert not any(u.alignment_applicable for u in explicit + persona)
@@ -108,29 +144,93 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     _write_movielens(tmp_path / "ml")
     users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
 
-    model = ScriptedChatModel(script=persona_agent_script(
-        lambda system, messages: "4" if "generously" in system else "3",
-        rewrite="You are the assistant of this user. They rate generously."))
+    def rate(system, messages):  # a generous persona rates 4, anything else 3, always from logprobs
+        return distribution_reply({"4": 0.9, "3": 0.1} if "generously" in system else {"3": 0.8, "2": 0.2})
+
+    model = ScriptedChatModel(script=persona_agent_script(rate, rewrite="You are the assistant of this user. They rate generously."))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
-    meta = {"title": "tiny", "command": "test", "model": "scripted", "metric": "rating", "settings": "s"}
+    meta = {"title": "tiny", "command": "test", "model": "scripted", "settings": "s"}
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
-    assert set(report["rungs"]) == set(RUNGS) and report["users"] == 2
-    assert report["rungs"]["non_personalized"]["MAE"] == pytest.approx(
-        sum(abs(3 - float(i.ground_truth)) for u in users for i in u.test) / 6)
-    assert {"global mean", "user mean", "item mean"} == set(report["baselines"])
+    assert set(report["rungs"]) == set(RUNGS) and report["users"] == 2 and report["kind"] == "rating"
+    truths = [float(i.ground_truth) for u in users for i in u.test]
+    assert report["rungs"]["non_personalized"]["MAE"] == pytest.approx(sum(abs(3 - t) for t in truths) / 6)
+    assert report["rungs"]["non_personalized"]["expected_error"] == pytest.approx(
+        sum(0.8 * abs(3 - t) + 0.2 * abs(2 - t) for t in truths) / 6)
+    assert set(report["baselines"]) == set(BASELINES)
+    paired = report["paired"]["full vs persona"]
+    assert set(paired) >= {"delta", "ci95", "p", "verdict", "continuous"} and paired["users"] == 2
+    assert "memory_only vs user mean" in report["paired"] or any(k.endswith("vs bias baseline") for k in report["paired"])
+    assert report["timing"]["three rungs without alignment, per user"]["mean_s"] >= 0
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "| full (aligned) |" in md and "| baseline: user mean |" in md and "Command: `test`" in md
+    assert "| full (aligned) |" in md and "| baseline: user median |" in md and "Command: `test`" in md
+    assert "## Paired comparisons" in md and "95% CI" in md
     for png in ("metric_per_rung.png", "loss_curves.png", "persona_map.png"):
         assert (tmp_path / "out" / png).read_bytes().startswith(b"\x89PNG")
     assert resources.memory.episodes.count("ml-1") == len(users[0].history)  # no test item was written
-    cached = json.loads((tmp_path / "out" / "users" / "ml-1.json").read_text())
-    assert cached["loss_curve"] and cached["rungs"]["full"]
+    raw = (tmp_path / "out" / "users" / "ml-1.json").read_text()
+    cached = json.loads(raw)
+    assert cached["optimization"]["loss_curve"] and cached["rungs"]["full"]["items"]
+    # the committed record holds answers, not the dataset: no ground truth, no movie titles
+    assert "ground_truth" not in raw and "Movie" not in raw
     calls = len(model.calls)
     run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
-    assert len(model.calls) == calls  # finished users come from the cache
-    (tmp_path / "out" / "users" / "ml-2.json").unlink()
-    partial = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta, report_only=True)
-    assert len(model.calls) == calls and partial["users"] == 1 and partial["finished_users"] == "1 of 2"
+    assert len(model.calls) == calls  # finished users come from their records
+    # another machine: only the records travel; the report is rebuilt from them and the data
+    moved = tmp_path / "elsewhere"
+    (moved / "users").mkdir(parents=True)
+    for record in (tmp_path / "out" / "users").iterdir():
+        (moved / "users" / record.name).write_text(record.read_text())
+    again = run_eval(users, moved, Resources(agent_model=model), LadderSettings(max_iters=1), meta, report_only=True)
+    assert len(model.calls) == calls and again["rungs"] == report["rungs"]
+    (moved / "users" / "ml-2.json").unlink()
+    partial = run_eval(users, moved, Resources(agent_model=model), LadderSettings(max_iters=1), meta, report_only=True)
+    assert partial["users"] == 1 and partial["finished_users"] == "1 of 2"
+
+
+def test_a_changed_optimizer_reruns_only_the_full_rung(tmp_path):
+    _write_movielens(tmp_path / "ml")
+    users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)[:1]
+    model = ScriptedChatModel(script=persona_agent_script(lambda s, m: distribution_reply({"3": 1.0})))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
+    first = json.loads((tmp_path / "out" / "users" / "ml-1.json").read_text())
+    calls = len(model.calls)
+    run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=2), meta)
+    second = json.loads((tmp_path / "out" / "users" / "ml-1.json").read_text())
+    for rung in ("non_personalized", "memory_only", "persona"):
+        assert second["rungs"][rung] == first["rungs"][rung]
+    assert second["rungs"]["full"]["key"] != first["rungs"]["full"]["key"]
+    # the profile (1 call) and the optimizer ran again; the three other rungs (9 answers) did not
+    simulated = len(model.calls) - calls
+    assert 0 < simulated < 1 + 9 + second["optimization"]["model_calls"]
+
+
+def test_option_questions_report_accuracy_position_bias_and_the_debiased_accuracy(tmp_path):
+    options = ["north", "south", "east", "west"]
+    users = []
+    for n in range(6):  # the right option sits at position n % 4
+        order = options[n % 4:] + options[: n % 4]
+        history = [Interaction(user_id=f"u{n}", query="Holiday?", options=order, ground_truth="north", timestamp=1.0)]
+        users.append(EvalUser(user_id=f"u{n}", history=history, metric="label", test=[EvalItem(
+            id=f"u{n}-t", query="Where next?", options=order, ground_truth="north", timestamp=2.0)]))
+
+    def pick(system, messages):  # a model that likes the letter A and, less strongly, "north"
+        letters = {line[3:]: line[0] for line in messages[-1].content.splitlines() if line[1:3] == ". "}
+        probs = {letters[o]: 0.1 for o in options}
+        probs["A"] += 0.5
+        probs[letters["north"]] += 0.25
+        return distribution_reply(probs)
+
+    model = ScriptedChatModel(script=persona_agent_script(pick))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("non_personalized",), calibration_users=4), meta)
+    row = report["rungs"]["non_personalized"]
+    assert row["accuracy"] == pytest.approx(2 / 6)  # right only where north is A
+    assert row["by_position"]["A"] == {"accuracy": 1.0, "items": 2} and row["by_position"]["B"]["accuracy"] == 0.0
+    assert row["letter_prior"][0] > 0.5 and row["accuracy_debiased"] == 1.0
+    assert "Accuracy by the position of the right option" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_a_failing_user_is_reported_and_the_others_finish(tmp_path):
@@ -140,13 +240,11 @@ def test_a_failing_user_is_reported_and_the_others_finish(tmp_path):
     def answer(system, messages):
         if "ml-1" in system:
             raise RuntimeError("model fell over")
-        return "3"
+        return distribution_reply({"3": 1.0})
 
     model = ScriptedChatModel(script=persona_agent_script(answer, profile=""))  # empty profile: tolerated
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
-    meta = {"title": "t", "command": "c", "model": "m", "metric": "rating", "settings": "s"}
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1, rungs=("memory_only", "persona")), meta)
     assert report["users"] == 1 and report["failed_users"] == ["ml-1: RuntimeError: model fell over"]
     assert "- ml-1: RuntimeError: model fell over" in (tmp_path / "out" / "report.md").read_text()
-    record = json.loads((tmp_path / "out" / "users" / "ml-2.json").read_text())
-    assert record["profile_error"] == "the model returned an empty profile"

@@ -44,14 +44,15 @@ def cmd_eval(args) -> int:
     unknown = set(rungs) - set(RUNGS)
     if unknown:
         raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
-    settings = LadderSettings(batch_size=args.batch_size, holdout_size=args.holdout, max_iters=args.iters, rungs=rungs)
+    settings = LadderSettings(batch_size=args.batch_size, holdout_size=args.holdout, max_iters=args.iters, rungs=rungs,
+                              calibration_users=args.calibrate)
     context = context_of(args)
     endpoint = context.agent_model()
     model = f"{endpoint.model or 'default'} at {endpoint.base_url}" if endpoint.is_remote else \
         "embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, CPU)"
     meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": model,
-            "metric": users[0].metric if users else "", "settings": f"seed {args.seed}, batch {args.batch_size}, "
-            f"held-out {args.holdout}, iterations ≤ {args.iters}, concurrency {args.concurrency}"}
+            "settings": f"seed {args.seed}, batch {args.batch_size}, held-out {args.holdout}, iterations ≤ {args.iters}, "
+            f"concurrency {args.concurrency}, {args.calibrate} users answered under every option rotation"}
     from ..resources import Resources
 
     out = Path(args.out or Path("results") / args.dataset)
@@ -70,10 +71,10 @@ def add_eval_command(sub) -> None:
     ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp"])
     ev.add_argument("--data", help=f"dataset folder (default: {DEFAULT_DATA}/<dataset folder>)")
     ev.add_argument("--out", help="results folder (default: results/<dataset>)")
-    ev.add_argument("--users", type=int, default=20, help="MovieLens: number of users drawn with --seed (default 20)")
+    ev.add_argument("--users", type=int, default=40, help="MovieLens: number of users drawn with --seed (default 40)")
     ev.add_argument("--user-ids", help="MovieLens: comma-separated user ids instead of --users")
-    ev.add_argument("--test", type=int, default=3, help="MovieLens: test ratings per user (default 3)")
-    ev.add_argument("--records", type=int, default=40, help="PrefEval: records, spread over topics (default 40)")
+    ev.add_argument("--test", type=int, default=5, help="MovieLens: test ratings per user (default 5)")
+    ev.add_argument("--records", type=int, default=100, help="PrefEval: records, spread over topics (default 100)")
     ev.add_argument("--form", default="choice", choices=["explicit", "choice", "persona"],
                     help="PrefEval: the form the preference is given in (default choice)")
     ev.add_argument("--questions", help="LaMP: questions JSON file")
@@ -85,6 +86,9 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--holdout", type=int, default=2, help="held-out labelled interactions (default 2)")
     ev.add_argument("--iters", type=int, default=2, help="optimizer iterations at most (default 2)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
+    ev.add_argument("--calibrate", type=int, default=20, metavar="N",
+                    help="option questions: the first N users also answer under every rotation of the options, "
+                    "to estimate each rung's letter prior (default 20)")
     ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,full")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")

@@ -1,30 +1,39 @@
-"""The ablation ladder for one user: the same model answers the same test items four ways.
+"""The ablation ladder for one user: the same model answers the same test items several ways.
 
 non_personalized  no memory, no persona: the bare model
-memory_only       the agent graph (retrieval + tools) under a fixed generic persona
+memory_only       the agent graph (retrieval + lookups) under a fixed generic persona
 persona           the agent graph under the user's persona built from their profile
 full              the same after test-time alignment (the optimizer) on the user's history
 
 Every agent-graph answer is produced with ``record=False`` and ``as_of`` = the item's time, so no
-test item is written to memory or retrieved.
+test item is written to memory or retrieved. Items with options or a rating scale are answered in
+closed form (their distribution is recorded); the record of a user holds the model's answers and
+timings but no ground truth, so it can be committed and the report rebuilt from the data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
+from ..answers import AnswerSpec, decode, rotations
 from ..context import Context
 from ..graphs.agent import build_agent_graph
-from ..metrics import Score, build_metric
 from ..optimize import run_optimizer
+from ..persona import generic_persona
 from ..resources import Resources
 from .types import EvalItem, EvalUser
 
 RUNGS = ("non_personalized", "memory_only", "persona", "full")
+LADDER_VERSION = 2  # bump when a change to the code alters the answers a rung gives
+SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "accepted", "rejected", "model_calls", "tokens",
+                "stop_reason", "final_version", "metric")
 
 
 @dataclass
@@ -33,68 +42,142 @@ class LadderSettings:
     holdout_size: int = 2
     max_iters: int = 2
     rungs: tuple[str, ...] = RUNGS
+    # the first this many users also answer their option items under every rotation of the options,
+    # from which each rung's letter prior is estimated
+    calibration_users: int = 20
+
+    def rung_key(self, rung: str, model: str, calibrate: bool) -> str:
+        """What a rung's answers depend on: a cached rung with the same key is reused."""
+        parts: dict[str, Any] = {"rung": rung, "model": model, "version": LADDER_VERSION, "calibrate": calibrate,
+                                 "prompts": [prompts.GENERIC_ASSISTANT, prompts.GENERIC_PERSONA,
+                                             prompts.INITIAL_PERSONA, prompts.PROFILE_INSTRUCTION]}
+        if rung == "full":
+            parts["optimizer"] = {k: v for k, v in asdict(self).items() if k not in ("rungs", "calibration_users")}
+            parts["optimizer_prompts"] = [prompts.CRITIQUE_INSTRUCTION, prompts.REWRITE_INSTRUCTION]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _scored(item: EvalItem, answer: str, metric) -> dict[str, Any]:
-    score = metric({"query": item.query, "ground_truth": item.ground_truth}, answer)
-    if not isinstance(score, Score):
-        score = Score(*score)
-    return {"id": item.id, "answer": answer, "ground_truth": item.ground_truth, "loss": score.loss,
-            "feedback": score.feedback}
+def answer_record(item: EvalItem, answer: str, distribution: dict | None, path: str | None,
+                  rating: dict | None = None) -> dict[str, Any]:
+    """What is kept of one answer: for options the probabilities in the order presented, for a
+    rating its distribution and point predictions, else the text."""
+    record: dict[str, Any] = {"id": item.id, "path": path}
+    if item.options:
+        record["probs"] = [round(float((distribution or {}).get(o, 0.0)), 6) for o in item.options] \
+            if distribution else []
+    elif item.scale:
+        record |= {"probs": distribution or {}, "median": (rating or {}).get("median"), "mean": (rating or {}).get("mean")}
+    else:
+        record["text"] = answer
+    return record
 
 
-def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings,
+class _Answerer:
+    """Answers one user's test items as a rung asks: the bare model or the agent graph."""
+
+    def __init__(self, user: EvalUser, resources: Resources, context: Context):
+        self.resources, self.context = resources, context
+        self.model = resources.agent_model_for(context)
+        self.graph = build_agent_graph(resources).compile()
+
+    def bare(self, item: EvalItem, options: list[str] | None) -> dict[str, Any]:
+        spec = AnswerSpec.of(options, item.scale)
+        request = spec.render(item.query) if spec else item.query
+        messages = [SystemMessage(prompts.GENERIC_ASSISTANT), HumanMessage(request)]
+        if spec is None:
+            return {"answer": self.model.invoke(messages).text, "distribution": None, "path": "generated"}
+        closed, _ = decode(self.model, messages, spec)
+        return {"answer": closed.answer, "distribution": closed.distribution, "path": closed.path,
+                "rating": None if closed.median is None else {"median": closed.median, "mean": closed.mean}}
+
+    def agent(self, item: EvalItem, options: list[str] | None, persona: str | None) -> dict[str, Any]:
+        out = self.graph.invoke({"messages": [HumanMessage(item.query)], "persona_override": persona,
+                                 "answer_options": options, "rating_scale": item.scale,
+                                 "as_of": item.timestamp, "record": False}, context=self.context)
+        return {"answer": out["answer"], "distribution": out.get("answer_distribution"),
+                "path": out.get("answer_path"), "rating": out.get("rating")}
+
+    def rung(self, items: list[EvalItem], ask: Callable[[EvalItem, list[str] | None], dict],
+             calibrate: bool) -> dict[str, Any]:
+        began = time.monotonic()
+        answers, rotated = [], []
+        for item in items:
+            first = ask(item, item.options)
+            answers.append(answer_record(item, first["answer"], first["distribution"], first["path"], first.get("rating")))
+            if calibrate and item.options:
+                shifts = [[(first["distribution"] or {}).get(o, 0.0) for o in item.options]]
+                for order in rotations(item.options)[1:]:
+                    dist = ask(item, order)["distribution"] or {}
+                    shifts.append([round(float(dist.get(o, 0.0)), 6) for o in order])
+                rotated.append({"id": item.id, "positions": shifts})
+        out: dict[str, Any] = {"items": answers, "seconds": round(time.monotonic() - began, 1)}
+        if rotated:
+            out["rotations"] = rotated
+        return out
+
+
+def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings, model_name: str,
+                  cached: dict[str, Any] | None = None, calibrate: bool = False,
                   stage: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Run every rung for ``user`` in a clean slate of their memory; returns the per-user record."""
+    """Run the rungs ``settings`` asks for on ``user`` in a clean slate of their memory, reusing
+    the rungs of ``cached`` whose key still matches; returns the per-user record. ``calibrate``:
+    also answer option items under every rotation of their options."""
+    keys = {rung: settings.rung_key(rung, model_name, calibrate) for rung in settings.rungs}
+    old = (cached or {}).get("rungs", {})
+    record: dict[str, Any] = {"user_id": user.user_id, "rungs": {
+        r: old[r] for r in settings.rungs if r in old and old[r].get("key") == keys[r]}}
+    record |= {k: cached[k] for k in ("optimization", "profile_error", "profile_seconds", "persona_vector")
+               if k in (cached or {})}
+    todo = [r for r in settings.rungs if r not in record["rungs"] and (r != "full" or user.alignment_applicable)]
+    if not todo:
+        return record
     memory = resources.memory
     memory.forget_user(user.user_id)  # a rerun after an interruption starts from nothing
     memory.episodes.add(user.history)
     context = Context(user_id=user.user_id, profile_every=10**9)
-    model = resources.agent_model_for(context)
-    metric = build_metric(user.metric, lambda: resources.optimizer_model_for(context))
-    graph = build_agent_graph(resources).compile()
+    answerer = _Answerer(user, resources, context)
 
-    def agent_answer(item: EvalItem, persona: str | None) -> str:
-        out = graph.invoke({"messages": [HumanMessage(item.query)], "persona_override": persona,
-                            "as_of": item.timestamp, "record": False}, context=context)
-        return out["answer"]
+    def run(rung: str, ask) -> None:
+        stage(rung.replace("_", " "))
+        record["rungs"][rung] = {**answerer.rung(user.test, ask, calibrate), "key": keys[rung]}
 
-    record: dict[str, Any] = {
-        "user_id": user.user_id, "attribute": user.attribute, "metric": user.metric, "extra": user.extra,
-        "alignment_applicable": user.alignment_applicable, "rungs": {},
-        "test_items": [{"id": i.id, "ground_truth": i.ground_truth, **i.attributes} for i in user.test],
-    }
-    if "non_personalized" in settings.rungs:
-        stage("non-personalized")
-        record["rungs"]["non_personalized"] = [
-            _scored(item, model.invoke([SystemMessage(prompts.GENERIC_ASSISTANT), HumanMessage(item.query)]).text,
-                    metric) for item in user.test]
-    if "memory_only" in settings.rungs:
-        stage("memory only")
-        record["rungs"]["memory_only"] = [_scored(i, agent_answer(i, prompts.GENERIC_PERSONA), metric) for i in user.test]
-    if {"persona", "full"} & set(settings.rungs):
+    if "non_personalized" in todo:
+        run("non_personalized", answerer.bare)
+    if "memory_only" in todo:
+        run("memory_only", lambda item, options: answerer.agent(item, options, generic_persona()))
+    if {"persona", "full"} & set(todo):
         stage("profile")
+        began = time.monotonic()
         try:
             memory.refresh_profile(user.user_id, resources.optimizer_model_for(context))
         except ValueError as exc:  # e.g. the model wrote nothing: the persona starts without a profile
             record["profile_error"] = str(exc)
+        record["profile_seconds"] = round(time.monotonic() - began, 1)
         initial = memory.current_persona(user.user_id)
-        record["persona"] = initial.text
-        stage("persona")
-        record["rungs"]["persona"] = [_scored(i, agent_answer(i, None), metric) for i in user.test]
-    if "full" in settings.rungs and user.alignment_applicable:
+        if "persona" in todo:
+            run("persona", lambda item, options: answerer.agent(item, options, None))
+    if "full" in todo:
         stage("aligning")
+        began = time.monotonic()
         summary = run_optimizer(context, resources, {
             "batch_size": settings.batch_size, "holdout_size": settings.holdout_size,
             "max_iters": settings.max_iters, "metric": user.metric})
-        record["optimization"] = summary
-        record["loss_curve"] = [p["loss"] for p in summary["loss_curve"]]
-        if summary["final_version"] == initial.version:
+        record["optimization"] = {k: summary[k] for k in SUMMARY_KEYS if k in summary} | {
+            "seconds": round(time.monotonic() - began, 1)}
+        if summary["final_version"] == initial.version and "persona" in record["rungs"]:
             # nothing accepted: the persona is the one the persona rung used (same answers at
             # temperature 0), so those answers stand rather than spending the calls again
-            record["rungs"]["full"] = record["rungs"]["persona"]
+            record["rungs"]["full"] = {**record["rungs"]["persona"], "seconds": 0.0, "key": keys["full"],
+                                       "same_as": "persona"}
         else:
-            stage("full")
-            record["persona"] = memory.personas.latest(user.user_id).text
-            record["rungs"]["full"] = [_scored(i, agent_answer(i, None), metric) for i in user.test]
+            run("full", lambda item, options: answerer.agent(item, options, None))
+    if {"persona", "full"} & set(todo):
+        record["persona_vector"] = _vector(memory.personas.latest(user.user_id).text)
     return record
+
+
+def _vector(text: str) -> list[float]:
+    """The persona as a MiniLM vector (for the persona map): no text of it is kept."""
+    from ..memory.embeddings import MiniLMEmbeddingFunction
+
+    return [round(float(v), 4) for v in MiniLMEmbeddingFunction()([text])[0]]

@@ -22,6 +22,18 @@ from .types import DatasetError, EvalItem, EvalUser
 
 LAMP_TASKS = {"LaMP-1": "label", "LaMP-2M": "label", "LaMP-2N": "label", "LaMP-3": "rating"}
 
+# Closed answer sets the LaMP tasks define (Salemi et al., 2023): LaMP-3 rates 1–5; LaMP-2M and
+# LaMP-2N choose one of 15 labels. A question whose labels fall outside its set is asked as free text.
+LAMP_SCALE = {"low": 1.0, "high": 5.0, "step": 1.0}
+LAMP_LABELS = {
+    "LaMP-2M": ["sci-fi", "based on a book", "comedy", "action", "twist ending", "dystopia", "dark comedy",
+                "classic", "psychology", "fantasy", "romance", "thought-provoking", "social commentary",
+                "violence", "true story"],
+    "LaMP-2N": ["travel", "education", "parents", "style & beauty", "entertainment", "food & drink",
+                "science & technology", "business", "sports", "healthy living", "women", "politics", "crime",
+                "culture & arts", "religion"],
+}
+
 BASE_TIME = 1_600_000_000.0  # 2020-09-13; history item i is at BASE_TIME + i days
 DAY = 86_400.0
 TEST_GAP_DAYS = 30  # the test item comes this many days after the last history item
@@ -191,6 +203,9 @@ def _user(qfile: str, question: dict, gold: str, task: str) -> EvalUser:
     dates = [_date_key(p) for p in profile]
     if all(d is not None for d in dates):  # oldest first; sorted() is stable for equal dates
         profile = [p for _, p in sorted(zip(dates, profile), key=lambda pair: pair[0])]
+    labels = [_text(item[spec.label]) for item in profile] + [gold] if spec.label else []
+    options = LAMP_LABELS.get(task) if all(label in LAMP_LABELS.get(task, ()) for label in labels) else None
+    scale = dict(LAMP_SCALE) if task == "LaMP-3" else None
     history = []
     for i, item in enumerate(profile):
         timestamp = BASE_TIME + i * DAY
@@ -201,11 +216,10 @@ def _user(qfile: str, question: dict, gold: str, task: str) -> EvalUser:
             id=stable_id(user_id, timestamp, query), user_id=user_id, query=query,
             answer=str(item[spec.answer]) if spec.answer else "",
             ground_truth=_text(item[spec.label]) if spec.label else None,
-            timestamp=timestamp, metadata={**meta, "task": task}, source="ingest",
+            timestamp=timestamp, metadata={**meta, "task": task}, source="ingest", options=options, scale=scale,
         ))
     test_time = BASE_TIME + (len(profile) - 1 + TEST_GAP_DAYS) * DAY
     test = EvalItem(id=qid, query=question["input"], ground_truth=gold, timestamp=test_time,
-                    attributes={"task": task})
+                    attributes={"task": task}, options=options, scale=scale)
     return EvalUser(user_id=user_id, history=history, test=[test], metric=LAMP_TASKS[task],
-                    attribute=task, alignment_applicable=any(h.labelled for h in history),
-                    extra={"question_id": qid, "task": task})
+                    attribute=task, alignment_applicable=any(h.labelled for h in history))

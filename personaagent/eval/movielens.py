@@ -2,8 +2,16 @@
 
 Per user, ratings sorted by time: the last ``test`` are the test set; everything before is the
 user's history (memory, capped to the latest ``history_max``). The optimizer aligns on the latest
-labelled history items, so the batch is the N ratings just before the test cut. Model-free
-baselines (global, user and item means) use only ratings made before the user's cut.
+labelled history items, so the batch is the ratings just before the test cut. Every request
+states the rating scale (0.5–5 in half steps), so answers are read from the model's distribution.
+
+Model-free baselines for each test rating are fitted only on ratings made before that user's cut
+(every user's, for the global and item figures): the global mean, the user's mean and median
+(the median is the constant that minimises absolute error), the item's mean over other users
+(the user's mean where nobody rated it yet), and the regularised bias baseline
+μ + b_user + b_item (Koren, "Factor in the Neighbors", 2010: b_item = Σ(r − μ) / (λ_item + n),
+then b_user = Σ(r − μ − b_item) / (λ_user + n), with λ_item = 25 and λ_user = 10), clipped to
+the scale.
 """
 
 from __future__ import annotations
@@ -13,16 +21,19 @@ import csv
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
-from statistics import fmean
+from statistics import fmean, median
 
 from ..memory.episodic import Interaction
 from .types import DatasetError, EvalItem, EvalUser
 
-RATING_INSTRUCTION = "Reply with a rating from 0.5 to 5 (in steps of 0.5)."
+SCALE = {"low": 0.5, "high": 5.0, "step": 0.5}
+LAMBDA_ITEM = 25.0
+LAMBDA_USER = 10.0
+BASELINES = ("global mean", "user mean", "user median", "item mean", "bias baseline")
 
 
 def rating_query(title: str, genres: str) -> str:
-    return f'How would I rate the movie "{title}" ({genres.replace("|", ", ")})? {RATING_INSTRUCTION}'
+    return f'How would I rate the movie "{title}" ({genres.replace("|", ", ")})?'
 
 
 def _read_csv(path: Path, columns: set[str]) -> list[dict]:
@@ -36,8 +47,8 @@ def _read_csv(path: Path, columns: set[str]) -> list[dict]:
         return list(reader)
 
 
-class _Means:
-    """Means of ratings made strictly before a time, overall and per movie (prefix sums)."""
+class _Ratings:
+    """Every rating, with what the baselines need to know about the ratings before a time."""
 
     def __init__(self, rows: list[tuple[float, int, float, str]]):
         rows = sorted(rows)
@@ -53,10 +64,28 @@ class _Means:
         n = bisect.bisect_left(self.times, t)
         return self.prefix[n] / n if n else None
 
-    def movie_before(self, movie: int, t: float, user: str) -> float | None:
-        """Mean rating of ``movie`` by other users before ``t``."""
-        seen = [r for time, r, who in self.by_movie.get(movie, []) if time < t and who != user]
-        return fmean(seen) if seen else None
+    def movie_before(self, movie: int, t: float, exclude: str | None = None) -> list[float]:
+        return [r for time, r, who in self.by_movie.get(movie, []) if time < t and who != exclude]
+
+    def item_bias(self, movie: int, t: float, mu: float) -> float:
+        seen = self.movie_before(movie, t)
+        return sum(r - mu for r in seen) / (LAMBDA_ITEM + len(seen))
+
+
+def baselines(ratings: _Ratings, uid: str, past: list[tuple[float, int, float]], movies: list[int],
+              cut: float) -> list[dict[str, float]]:
+    """The model-free predictions of ``uid``'s ratings of ``movies``, from ratings before ``cut``."""
+    mu = ratings.global_before(cut) or fmean(r for _, _, r in past)
+    user_mean, user_median = fmean(r for _, _, r in past), median(r for _, _, r in past)
+    b_user = sum(r - mu - ratings.item_bias(m, cut, mu) for _, m, r in past) / (LAMBDA_USER + len(past))
+    out = []
+    for movie in movies:
+        others = ratings.movie_before(movie, cut, exclude=uid)
+        bias = mu + b_user + ratings.item_bias(movie, cut, mu)
+        out.append({"global mean": mu, "user mean": user_mean, "user median": user_median,
+                    "item mean": fmean(others) if others else user_mean,
+                    "bias baseline": min(max(bias, SCALE["low"]), SCALE["high"])})
+    return out
 
 
 def load_movielens(
@@ -65,21 +94,21 @@ def load_movielens(
 ) -> list[EvalUser]:
     root = Path(root)
     movies = {int(r["movieId"]): (r["title"], r["genres"]) for r in _read_csv(root / "movies.csv", {"movieId", "title", "genres"})}
-    ratings = _read_csv(root / "ratings.csv", {"userId", "movieId", "rating", "timestamp"})
+    rows = _read_csv(root / "ratings.csv", {"userId", "movieId", "rating", "timestamp"})
     by_user: dict[str, list[tuple[float, int, float]]] = defaultdict(list)
     all_rows = []
-    for n, r in enumerate(ratings, 2):
+    for n, r in enumerate(rows, 2):
         try:
             row = (float(r["timestamp"]), int(r["movieId"]), float(r["rating"]))
         except ValueError:
             raise DatasetError(f"{root / 'ratings.csv'} line {n}: not a number in {r}") from None
         by_user[r["userId"]].append(row)
         all_rows.append((*row, r["userId"]))
-    means = _Means(all_rows)
-    for rows in by_user.values():
-        rows.sort()
-    eligible = sorted((u for u, rows in by_user.items() if len(rows) > test
-                       and bisect.bisect_left(rows, (rows[-test][0],)) >= min_history), key=int)
+    ratings = _Ratings(all_rows)
+    for user_rows in by_user.values():
+        user_rows.sort()
+    eligible = sorted((u for u, user_rows in by_user.items() if len(user_rows) > test
+                       and bisect.bisect_left(user_rows, (user_rows[-test][0],)) >= min_history), key=int)
     if user_ids:
         unknown = [u for u in user_ids if u not in by_user]
         if unknown:
@@ -87,31 +116,28 @@ def load_movielens(
         chosen = list(user_ids)
     else:
         chosen = sorted(random.Random(seed).sample(eligible, min(n_users or len(eligible), len(eligible))), key=int)
-    return [_user(u, by_user[u], movies, means, test, history_max) for u in chosen]
+    return [_user(u, by_user[u], movies, ratings, test, history_max) for u in chosen]
 
 
-def _user(uid: str, rows, movies, means: _Means, test: int, history_max: int) -> EvalUser:
+def _user(uid: str, rows, movies, ratings: _Ratings, test: int, history_max: int) -> EvalUser:
     # MovieLens users often rate several movies in the same second: the cut is a time, so the
     # history is strictly older than every test item (ratings at the cut beyond ``test`` are unused).
     cut = rows[-test][0]
     past = [row for row in rows if row[0] < cut]
     future = [row for row in rows if row[0] >= cut][:test]
+    if not past:
+        raise DatasetError(f"MovieLens user {uid} has no ratings before their last {test}")
     history = [
         Interaction(user_id=f"ml-{uid}", query=rating_query(*movies[m]), ground_truth=f"{r:g}", timestamp=t,
-                    metadata={"domain": "movies", "genres": movies[m][1]}, source="ingest")
+                    metadata={"domain": "movies", "genres": movies[m][1]}, source="ingest", scale=dict(SCALE))
         for t, m, r in past[-history_max:]
     ]
     liked = Counter(g for _, m, r in past if r >= 4 for g in movies[m][1].split("|"))
+    predicted = baselines(ratings, uid, past, [m for _, m, _ in future], cut)
     items = [
         EvalItem(id=f"ml-{uid}-{m}", query=rating_query(*movies[m]), ground_truth=f"{r:g}", timestamp=t,
-                 attributes={"movie_id": m, "title": movies[m][0],
-                             "item_mean": means.movie_before(m, cut, uid)})
-        for t, m, r in future
+                 scale=dict(SCALE), attributes={"movie_id": m, "baselines": base})
+        for (t, m, r), base in zip(future, predicted)
     ]
-    if not past:
-        raise DatasetError(f"MovieLens user {uid} has no ratings before their last {test}")
-    return EvalUser(
-        user_id=f"ml-{uid}", history=history, test=items, metric="rating",
-        attribute=liked.most_common(1)[0][0] if liked else "(none)",
-        extra={"user_mean": fmean(r for _, _, r in past), "global_mean": means.global_before(cut)},
-    )
+    return EvalUser(user_id=f"ml-{uid}", history=history, test=items, metric="rating",
+                    attribute=liked.most_common(1)[0][0] if liked else "(none)")

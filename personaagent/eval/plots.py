@@ -33,24 +33,36 @@ def _save(fig: Figure, path) -> Path:
 
 
 def plot_metric_per_rung(rungs: list[str], values: list[float | None], path, *, metric: str,
-                         title: str, counts: list[int] | None = None) -> Path:
-    """Bar chart of one metric per rung; a ``None`` value is drawn as "n/a" with no bar."""
-    if len(values) != len(rungs) or (counts is not None and len(counts) != len(rungs)):
-        raise ValueError("rungs, values and counts must have the same length")
-    fig, ax = _new_figure()
+                         title: str, counts: list[int] | None = None,
+                         intervals: list[list[float] | None] | None = None,
+                         references: dict[str, float] | None = None) -> Path:
+    """Bar chart of one metric per rung; a ``None`` value is drawn as "n/a" with no bar.
+    ``intervals`` ([low, high] per rung) are drawn as error bars, ``references`` (name → value,
+    e.g. model-free baselines or chance) as labelled dashed lines across the chart."""
+    if len(values) != len(rungs) or any(x is not None and len(x) != len(rungs) for x in (counts, intervals)):
+        raise ValueError("rungs, values, counts and intervals must have the same length")
+    fig, ax = _new_figure(9.0, 5.5)
     xs = np.arange(len(rungs))
-    present = [v for v in values if v is not None]
+    present = [v for v in values if v is not None] + [h for iv in intervals or [] if iv for h in iv]
+    present += list((references or {}).values())
     span = max((abs(v) for v in present), default=0.0) or 1.0
-    for x, value in zip(xs, values):
+    for i, (x, value) in enumerate(zip(xs, values)):
         if value is None:
             ax.text(x, 0, "n/a", ha="center", va="bottom", color="grey", style="italic")
             continue
         ax.bar(x, value, width=0.6, color="tab:blue")
-        offset = 0.01 * span if value >= 0 else -0.01 * span
-        ax.text(x, value + offset, f"{value:.3f}", ha="center",
-                va="bottom" if value >= 0 else "top", fontsize=9)
+        interval = intervals[i] if intervals else None
+        if interval:
+            ax.errorbar(x, value, yerr=[[value - interval[0]], [interval[1] - value]], color="black", capsize=6)
+        top = max(value, interval[1] if interval else value)
+        ax.text(x + 0.32, top + 0.01 * span, f"{value:.3f}", ha="left", va="bottom", fontsize=9)
+    for n, (name, value) in enumerate(sorted((references or {}).items(), key=lambda kv: kv[1])):
+        ax.axhline(value, color=colormaps["tab10"](n + 1), linestyle="--", linewidth=1)
+        ax.text(len(rungs) - 0.5, value, f" {name} {value:.3f}", va="center", ha="left", fontsize=8,
+                color=colormaps["tab10"](n + 1))
     labels = list(rungs) if counts is None else [f"{r}\nn={c}" for r, c in zip(rungs, counts)]
     ax.set_xticks(xs, labels)
+    ax.set_xlim(-0.6, len(rungs) + (1.2 if references else -0.4))
     low, high = min(present + [0.0]), max(present + [0.0])
     ax.set_ylim(low - 0.12 * span if low < 0 else 0, high + 0.12 * span)
     ax.axhline(0, color="black", linewidth=0.8)

@@ -4,8 +4,9 @@ The preference is the user's history in one of three forms: the ``explicit`` sta
 ``choice`` conversation (the user picked one of four offered options: a labelled interaction the
 optimizer can align on), or the ``persona`` conversation (several turns that imply it; nothing
 labelled, so the alignment rung is not applicable). The test item is the benchmark question with
-its four options shuffled by a fixed seed (the files list the aligned option first). The four
-folders are index-aligned: record i of a topic is the same preference in each.
+its four options shuffled by a fixed seed (the files list the aligned option first), stated as the
+request's answer options, so the answer is read from the model's distribution over the letters.
+The four folders are index-aligned: record i of a topic is the same preference in each.
 """
 
 from __future__ import annotations
@@ -22,11 +23,6 @@ LETTERS = "ABCD"
 FOLDERS = {"explicit": "explicit_preference", "choice": "implicit_preference/choice-based",
            "persona": "implicit_preference/persona-driven"}
 T0 = 1_700_000_000.0  # synthetic times: history turns first, the test question after them
-
-
-def mcq_query(question: str, options: list[str]) -> str:
-    lines = "\n".join(f"{letter}. {option}" for letter, option in zip(LETTERS, options))
-    return f"{question}\n\nOptions:\n{lines}\nAnswer with the letter of the option that suits me best."
 
 
 def shuffled(options: list[str], seed: int, key: str) -> tuple[list[str], str]:
@@ -66,14 +62,13 @@ def _history(form: str, record: dict, user: str, seed: int, where: str) -> list[
     if form == "choice":
         options, aligned = _field(record, "options", where), _field(record, "aligned_op", where)
         offered = _field(conv, "assistant_options", where)
-        # Letters follow the order the assistant offered them in, so "option 4" in the user's
-        # reply is D; options missing from that text fall back to the seeded shuffle.
+        # Options keep the order the assistant offered them in, so "option 4" in the user's reply
+        # is the fourth; options missing from that text fall back to the seeded shuffle.
         if all(o in offered for o in options) and aligned in options:
             options = sorted(options, key=offered.find)
-            letter = LETTERS[options.index(aligned)]
         else:
-            options, letter = shuffled(options, seed, f"{where}:history")
-        return [item(0, query=mcq_query(_field(conv, "query", where), options), ground_truth=letter,
+            options, _ = shuffled(options, seed, f"{where}:history")
+        return [item(0, query=_field(conv, "query", where), options=options, ground_truth=aligned,
                      feedback=_field(conv, "user_selection", where))]
     turns = sorted((k for k in conv if k.isdigit()), key=int)
     if not turns:
@@ -113,8 +108,9 @@ def load_prefeval(
         user = f"pe-{form}-{topic}-{i}"
         options, letter = shuffled(_field(mcq, "classification_task_options", f"mcq_options/{topic}.json[{i}]"), seed, where)
         history = _history(form, history_record, user, seed, where)
-        test = EvalItem(id=user, query=mcq_query(_field(mcq, "question", where), options), ground_truth=letter,
-                        timestamp=T0 + 100, attributes={"topic": topic, "index": i})
-        users.append(EvalUser(user_id=user, history=history, test=[test], metric="choice", attribute=topic,
-                              alignment_applicable=form == "choice", extra={"preference": mcq.get("preference", "")}))
+        test = EvalItem(id=user, query=_field(mcq, "question", where), options=options,
+                        ground_truth=options[LETTERS.index(letter)], timestamp=T0 + 100,
+                        attributes={"topic": topic, "index": i})
+        users.append(EvalUser(user_id=user, history=history, test=[test], metric="label", attribute=topic,
+                              alignment_applicable=form == "choice"))
     return users

@@ -1,114 +1,212 @@
-"""Tables (JSON and Markdown) and PNG plots from the per-user records of an evaluation run."""
+"""The report of an evaluation run: tables (JSON and Markdown) with 95% intervals, paired
+comparisons between rungs and against the model-free baselines, timings, and PNG plots."""
 
 from __future__ import annotations
 
 import json
 import math
+from itertools import combinations
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from ..memory.embeddings import MiniLMEmbeddingFunction
-from ..metrics import predicted_rating
-from . import plots
+from . import plots, scoring, stats
 from .ladder import RUNGS
+from .movielens import BASELINES
+from .types import EvalUser
 
 RUNG_LABELS = {"non_personalized": "non-personalized", "memory_only": "memory only",
                "persona": "persona (no alignment)", "full": "full (aligned)"}
+UNALIGNED = ("non_personalized", "memory_only", "persona")
 
 
-def _rating_metrics(pairs: list[tuple[float | None, float]]) -> dict[str, Any]:
-    errors = [abs((p if p is not None else 2.75) - t) for p, t in pairs]
-    return {"MAE": fmean(errors) if errors else None,
-            "RMSE": math.sqrt(fmean(e * e for e in errors)) if errors else None,
-            "unparsed": sum(p is None for p, _ in pairs), "items": len(pairs)}
+def _metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
+    items = [s for v in scored.values() for s in v]
+    row: dict[str, Any] = {"items": len(items), "users": len(scored), "unparsed": sum(s["unparsed"] for s in items)}
+    if kind == "rating":
+        mae, low, high = stats.bootstrap_mean(scoring.values(scored, "error"))
+        return row | {"MAE": mae, "MAE_ci95": [low, high], "RMSE": math.sqrt(fmean(s["sq_error"] for s in items)),
+                      "expected_error": fmean(s["expected_error"] for s in items)}
+    accuracy, low, high = stats.bootstrap_mean(scoring.values(scored, "right"))
+    row |= {"accuracy": accuracy, "accuracy_ci95": [low, high],
+            "accuracy_debiased": fmean(s["right_debiased"] for s in items),
+            "p_right": fmean(s["p_right"] for s in items)}
+    if kind == "choice":
+        row |= {"nll": fmean(s["nll"] for s in items), "by_position": scoring.by_position(scored)}
+    return row
 
 
-def rung_metrics(records: list[dict], rung: str) -> dict[str, Any] | None:
-    rows = [(r, row) for r in records for row in r["rungs"].get(rung, [])]
-    if not rows:
-        return None
-    users = len({r["user_id"] for r, _ in rows})
-    if records[0]["metric"] == "rating":
-        # an answer with no rating on the scale counts as the scale's midpoint (2.75)
-        pairs = [(predicted_rating(row["answer"]), float(row["ground_truth"])) for _, row in rows]
-        return {**_rating_metrics(pairs), "users": users}
-    return {"accuracy": fmean(1.0 - row["loss"] for _, row in rows), "items": len(rows), "users": users}
+def _paired(kind: str, a: dict[str, list[dict]], b: dict[str, list[dict]], first: str, second: str) -> dict[str, Any]:
+    """``first`` against ``second`` on the users both have: the primary metric's paired
+    difference with its interval, an exact test, and the continuous loss's difference."""
+    shared = sorted(set(a) & set(b))
+    a, b = {u: a[u] for u in shared}, {u: b[u] for u in shared}
+    if kind == "rating":
+        primary = stats.paired_difference(scoring.values(a, "error"), scoring.values(b, "error"))
+        diffs = [x - y for u in shared for x, y in zip(scoring.values(a, "error")[u], scoring.values(b, "error")[u])]
+        out = {"metric": "MAE", **primary, "test": "sign", **stats.sign_test(diffs),
+               "continuous": {"metric": "expected absolute error", **stats.paired_difference(
+                   scoring.values(a, "expected_error"), scoring.values(b, "expected_error"))}}
+        out["verdict"] = stats.verdict(out["delta"], out["ci95"], True, first, second)
+        return out | {"users": len(shared)}
+    primary = stats.paired_difference(scoring.values(a, "right"), scoring.values(b, "right"))
+    right_a = [s["right"] for u in shared for s in a[u]]
+    right_b = [s["right"] for u in shared for s in b[u]]
+    out = {"metric": "accuracy", **primary, "test": "McNemar exact", **stats.mcnemar_exact(right_a, right_b),
+           "continuous": {"metric": "p(right option)", **stats.paired_difference(
+               scoring.values(a, "p_right"), scoring.values(b, "p_right"))},
+           "debiased": {"metric": "accuracy after dividing out the letter prior", **stats.paired_difference(
+               scoring.values(a, "right_debiased"), scoring.values(b, "right_debiased"))}}
+    out["verdict"] = stats.verdict(out["delta"], out["ci95"], False, first, second)
+    return out | {"users": len(shared)}
 
 
-def baseline_metrics(records: list[dict]) -> dict[str, dict]:
-    """Model-free rating baselines: global, user and item mean (item mean falls back to user mean)."""
+def _baseline_pairs(users: dict[str, EvalUser], scored: dict[str, dict], table: dict) -> dict[str, Any]:
+    """The best rung against the model-free rating baselines (same items, paired by user)."""
+    best = min((r for r in scored if scored[r]), key=lambda r: table[r]["MAE"])
     out = {}
-    for name, pick in (("global mean", lambda ex, row: ex["global_mean"]),
-                       ("user mean", lambda ex, row: ex["user_mean"]),
-                       ("item mean", lambda ex, row: row.get("item_mean") if row.get("item_mean") is not None
-                        else ex["user_mean"])):
-        pairs = [(pick(r["extra"], item), float(item["ground_truth"]))
-                 for r in records for item in r.get("test_items", [])]
-        out[name] = {**_rating_metrics(pairs), "users": len(records)}
+    for name in ("user mean", "user median", "bias baseline"):
+        errors = scoring.baseline_errors(users, name, set(scored[best]))
+        rung_errors = scoring.values(scored[best], "error")
+        pair = stats.paired_difference(rung_errors, errors)
+        diffs = [x - y for u in errors for x, y in zip(rung_errors[u], errors[u])]
+        out[f"{best} vs {name}"] = {"metric": "MAE", **pair, "test": "sign", **stats.sign_test(diffs),
+                                    "verdict": stats.verdict(pair["delta"], pair["ci95"], True, best, name)}
     return out
 
 
-def build_report(records: list[dict], meta: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def _timing(records: list[dict]) -> dict[str, Any]:
+    per_rung = {r: [rec["rungs"][r]["seconds"] for rec in records if r in rec["rungs"]] for r in RUNGS}
+    out: dict[str, Any] = {r: {"mean_s": fmean(v), "max_s": max(v)} for r, v in per_rung.items() if v}
+    unaligned = [sum(rec["rungs"][r]["seconds"] for r in UNALIGNED if r in rec["rungs"]) + rec.get("profile_seconds", 0)
+                 for rec in records if all(r in rec["rungs"] for r in UNALIGNED)]
+    if unaligned:
+        out["three rungs without alignment, per user"] = {"mean_s": fmean(unaligned), "max_s": max(unaligned)}
+    aligning = [rec["optimization"]["seconds"] for rec in records if "seconds" in rec.get("optimization", {})]
+    if aligning:
+        out["alignment, per user"] = {"mean_s": fmean(aligning), "max_s": max(aligning)}
+    return out
+
+
+def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = {rung: rung_metrics(records, rung) for rung in RUNGS}
-    applicable = [r for r in records if r["alignment_applicable"]]
-    if not applicable:
-        table["full"] = None  # not applicable: this history has no labelled interaction
-    report = {**meta, "rungs": table, "users": len(records),
-              "alignment_applicable_users": len(applicable)}
-    if records and records[0]["metric"] == "rating":
-        report["baselines"] = baseline_metrics(records)
-    accepted = [r for r in applicable if r.get("optimization", {}).get("accepted")]
-    report["alignment"] = {"users_with_accepted_persona": len(accepted), "users_aligned": len(applicable),
-                           "model_calls": sum(r.get("optimization", {}).get("model_calls", 0) for r in applicable)}
+    by_id = {u.user_id: u for u in users}
+    records = [r for r in records if r["user_id"] in by_id]
+    kind = scoring.kind_of(users)
+    scored = {rung: scoring.score_rung(by_id, records, rung) for rung in RUNGS}
+    scored = {rung: s for rung, s in scored.items() if s}
+    table = {rung: _metric_row(kind, s) for rung, s in scored.items()}
+    for rung in table:
+        if prior := scoring.rung_prior(records, rung):
+            table[rung]["letter_prior"] = prior
+    report: dict[str, Any] = {**meta, "kind": kind, "rungs": table, "users": len(records),
+                              "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a)
+                                         for a, b in combinations([r for r in RUNGS if r in scored], 2)},
+                              "timing": _timing(records)}
+    if kind == "rating" and scored:
+        with_items = {u.user_id: u for u in users if u.user_id in {r["user_id"] for r in records}}
+        report["baselines"] = {}
+        for name in BASELINES:
+            mae, low, high = stats.bootstrap_mean(scoring.baseline_errors(with_items, name))
+            report["baselines"][name] = {"MAE": mae, "MAE_ci95": [low, high]}
+        report["paired"] |= _baseline_pairs(with_items, scored, table)
+    aligned = [r for r in records if "optimization" in r]
+    report["alignment"] = {
+        "users_aligned": len(aligned),
+        "users_with_accepted_persona": sum(1 for r in aligned if r["optimization"].get("accepted")),
+        "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / "report.md").write_text(markdown(report))
-    _plots(records, report, out_dir)
+    _plots(users, records, report, out_dir)
     return report
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"[{value[0]:.3f}, {value[1]:.3f}]"
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return (["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+            + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows])
+
+
 def markdown(report: dict[str, Any]) -> str:
-    rating = report["metric"] == "rating"
-    cols = ["MAE", "RMSE", "unparsed", "items", "users"] if rating else ["accuracy", "items", "users"]
+    rating = report["kind"] == "rating"
     lines = [f"# {report['title']}", "", f"Command: `{report['command']}`", "",
              f"Model: {report['model']}. Settings: {report['settings']}. Wall time: {report['wall_time']}. "
-             f"Users finished: {report.get('finished_users', report['users'])}.", "",
-             "| rung | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for rung in RUNGS:
-        row = report["rungs"].get(rung)
-        values = [_cell(row.get(c)) if row else "n/a" for c in cols]
-        lines.append(f"| {RUNG_LABELS[rung]} | " + " | ".join(values) + " |")
-    for name, row in report.get("baselines", {}).items():
-        lines.append(f"| baseline: {name} | " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+             f"Users finished: {report.get('finished_users', report['users'])}.", ""]
+    if rating:
+        cols = ["MAE", "MAE_ci95", "RMSE", "expected_error", "unparsed", "items", "users"]
+    else:
+        cols = ["accuracy", "accuracy_ci95", "accuracy_debiased", "p_right", "unparsed", "items", "users"]
+    rows = [[RUNG_LABELS[r]] + [report["rungs"][r].get(c) for c in cols] for r in RUNGS if r in report["rungs"]]
+    rows += [[f"baseline: {name}", row["MAE"], row["MAE_ci95"], None, None, None, None, None]
+             for name, row in report.get("baselines", {}).items()]
+    lines += _table(["rung"] + [c.replace("_ci95", " 95% CI").replace("_", " ") for c in cols], rows)
+    lines += ["", "Intervals: 95% bootstrap over users (2,000 resamples). " + (
+        "MAE uses the median of each answer's distribution, RMSE its mean; expected error is the mean "
+        "absolute error under the distribution (the optimizer's loss). An unread answer counts as the midpoint."
+        if rating else "Accuracy takes the most probable option; debiased divides out the rung's letter prior "
+        "(estimated from answers under every rotation of the options, PriDe-style); p_right is the mean "
+        "probability of the right option.")]
+    if not rating and any("by_position" in r for r in report["rungs"].values()):
+        positions = sorted({p for r in report["rungs"].values() for p in r.get("by_position", {})})
+        lines += ["", "Accuracy by the position of the right option (items):", ""]
+        lines += _table(["rung"] + positions, [
+            [RUNG_LABELS[r]] + [f"{row['by_position'][p]['accuracy']:.3f} ({row['by_position'][p]['items']})"
+                                if p in row.get("by_position", {}) else "n/a" for p in positions]
+            for r, row in report["rungs"].items()])
+        priors = {r: row["letter_prior"] for r, row in report["rungs"].items() if "letter_prior" in row}
+        if priors:
+            lines += ["", "Letter prior per rung: " + "; ".join(
+                f"{RUNG_LABELS[r]} " + ", ".join(f"{scoring.LETTERS[i]} {p:.2f}" for i, p in enumerate(v))
+                for r, v in priors.items())]
+    lines += ["", "## Paired comparisons", "",
+              "Each row: the first minus the second on the same items, with a 95% bootstrap interval over "
+              "users; an interval containing 0 is no detectable difference.", ""]
+    rows = []
+    for name, p in report["paired"].items():
+        test = f"{p['test']} p={p['p']:.3f}"
+        cont = p.get("continuous")
+        rows.append([name, p["metric"], p["delta"], p["ci95"], test,
+                     f"{cont['delta']:+.3f} [{cont['ci95'][0]:+.3f}, {cont['ci95'][1]:+.3f}]" if cont else "",
+                     p["verdict"]])
+    lines += _table(["comparison", "metric", "difference", "95% CI", "exact test", "continuous loss", "reading"], rows)
+    timing = report.get("timing", {})
+    if timing:
+        lines += ["", "## Time", ""]
+        lines += _table(["part", "mean s per user", "max s per user"],
+                        [[RUNG_LABELS.get(k, k), v["mean_s"], v["max_s"]] for k, v in timing.items()])
     a = report["alignment"]
     lines += ["", f"Alignment: {a['users_with_accepted_persona']} of {a['users_aligned']} aligned users got an "
-              f"accepted persona; {a['model_calls']} optimizer model calls in all.",
-              "Where no candidate was accepted, the full rung reuses that user's persona-rung answers "
-              "(same persona, temperature 0)."]
+              f"accepted persona; {a['model_calls']} optimizer model calls in all. Where no candidate was "
+              "accepted, the full rung reuses that user's persona-rung answers (same persona, temperature 0)."]
     if report.get("failed_users"):
         lines += ["", "Users whose evaluation failed (not in the table; rerun to retry):"]
         lines += [f"- {failure}" for failure in report["failed_users"]]
-    if report.get("notes"):
-        lines += ["", report["notes"]]
     return "\n".join(lines) + "\n"
 
 
-def _plots(records: list[dict], report: dict, out_dir: Path) -> None:
-    metric = "MAE" if report["metric"] == "rating" else "accuracy"
-    rows = [report["rungs"].get(r) for r in RUNGS]
-    plots.plot_metric_per_rung([RUNG_LABELS[r] for r in RUNGS], [row.get(metric) if row else None for row in rows],
+def _plots(users: list[EvalUser], records: list[dict], report: dict, out_dir: Path) -> None:
+    rating = report["kind"] == "rating"
+    metric = "MAE" if rating else "accuracy"
+    rungs = [r for r in RUNGS if r in report["rungs"]]
+    rows = [report["rungs"][r] for r in rungs]
+    references = {name: row["MAE"] for name, row in report.get("baselines", {}).items()}
+    if report["kind"] == "choice" and users and users[0].test[0].options:
+        references["chance"] = 1 / len(users[0].test[0].options)
+    plots.plot_metric_per_rung([RUNG_LABELS[r] for r in rungs], [row[metric] for row in rows],
                                out_dir / "metric_per_rung.png", metric=metric, title=report["title"],
-                               counts=[row["items"] if row else 0 for row in rows])
-    plots.plot_loss_curves({r["user_id"]: r["loss_curve"] for r in records if r.get("loss_curve")},
+                               counts=[row["items"] for row in rows], intervals=[row[f"{metric}_ci95"] for row in rows],
+                               references=references)
+    plots.plot_loss_curves({r["user_id"]: [p["loss"] for p in r["optimization"]["loss_curve"]]
+                            for r in records if r.get("optimization", {}).get("loss_curve")},
                            out_dir / "loss_curves.png", title=f"{report['title']}: optimizer loss per user")
-    with_persona = [r for r in records if r.get("persona")]
-    if with_persona:
-        vectors = MiniLMEmbeddingFunction()([r["persona"] for r in with_persona])
-        plots.plot_persona_map([r["user_id"] for r in with_persona], vectors,
-                               [r["attribute"] for r in with_persona], out_dir / "persona_map.png",
+    attribute = {u.user_id: u.attribute for u in users}
+    with_vector = [r for r in records if r.get("persona_vector")]
+    if with_vector:
+        plots.plot_persona_map([r["user_id"] for r in with_vector], [r["persona_vector"] for r in with_vector],
+                               [attribute[r["user_id"]] for r in with_vector], out_dir / "persona_map.png",
                                title=f"{report['title']}: personas (MiniLM, PCA)")

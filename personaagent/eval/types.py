@@ -19,9 +19,11 @@ class EvalItem:
 
     id: str
     query: str
-    ground_truth: str
+    ground_truth: str  # an option's text when ``options`` are given, a number on ``scale`` for ratings
     timestamp: float
-    attributes: dict[str, Any] = field(default_factory=dict)  # e.g. {"topic": ..., "options": [...]}
+    attributes: dict[str, Any] = field(default_factory=dict)  # e.g. {"topic": ...}, model-free baselines
+    options: list[str] | None = None  # a closed-form choice: the options in the order presented
+    scale: dict[str, float] | None = None  # a closed-form rating: {low, high, step}
 
 
 @dataclass
@@ -36,7 +38,6 @@ class EvalUser:
     user_id: str
     history: list[Interaction]
     test: list[EvalItem]
-    metric: str  # "rating" (MAE/RMSE) or "label" (accuracy)
+    metric: str  # the optimizer's loss: "rating" (absolute error) or "label" (the wanted option or label)
     attribute: str = ""  # colours the persona map: favourite genre, PrefEval topic, LaMP task …
     alignment_applicable: bool = True  # False when the history has no labelled interaction
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,93 @@
+"""Scores of recorded answers against the ground truth, which is read from the dataset again when
+the report is built (the committed records hold none).
+
+Options: right or wrong by the most probable option, p(right option), its negative log, and the
+answer after dividing out the rung's letter prior. Ratings: absolute error of the median (MAE),
+squared error of the mean (RMSE), and the expected absolute error under the distribution (the
+optimizer's continuous loss). An unread answer counts as the scale's midpoint, as in the optimizer.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import fmean
+from typing import Any
+
+from ..answers import RatingScale, debias, letter_prior, rating_loss
+from ..metrics import label_match
+from .types import EvalItem, EvalUser
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def kind_of(users: list[EvalUser]) -> str:
+    items = [i for u in users for i in u.test]
+    if items and all(i.scale for i in items):
+        return "rating"
+    if items and all(i.options for i in items):
+        return "choice"
+    return "label"
+
+
+def score_item(item: EvalItem, answer: dict[str, Any], prior: list[float] | None = None) -> dict[str, Any]:
+    if item.scale:
+        scale = RatingScale.of(item.scale)
+        truth = float(item.ground_truth)
+        probs = answer.get("probs") or {}
+        median = answer["median"] if probs else scale.midpoint
+        mean = answer["mean"] if probs else scale.midpoint
+        return {"error": abs(median - truth), "sq_error": (mean - truth) ** 2,
+                "expected_error": rating_loss(probs, truth, scale), "unparsed": not probs}
+    if item.options:
+        wanted = item.options.index(item.ground_truth)
+        probs = answer.get("probs") or []
+        if not probs:
+            return {"right": False, "right_debiased": False, "p_right": 0.0, "nll": -math.log(1e-6),
+                    "position": wanted, "unparsed": True}
+        fixed = debias(probs, prior) if prior else probs
+        return {"right": max(range(len(probs)), key=probs.__getitem__) == wanted,
+                "right_debiased": max(range(len(fixed)), key=fixed.__getitem__) == wanted,
+                "p_right": probs[wanted], "nll": -math.log(max(probs[wanted], 1e-6)),
+                "position": wanted, "unparsed": False}
+    right = label_match({"ground_truth": item.ground_truth}, answer.get("text", "")).loss == 0
+    return {"right": right, "right_debiased": right, "p_right": float(right), "unparsed": False}
+
+
+def rung_prior(records: list[dict], rung: str) -> list[float] | None:
+    """The rung's letter prior, from the items answered under every rotation of their options."""
+    rotated = [r["positions"] for rec in records for r in rec["rungs"].get(rung, {}).get("rotations", [])]
+    rotated = [shifts for shifts in rotated if all(len(s) == len(shifts[0]) and sum(s) > 0 for s in shifts)]
+    lengths = {len(shifts[0]) for shifts in rotated}
+    return letter_prior(rotated) if rotated and len(lengths) == 1 else None
+
+
+def score_rung(users: dict[str, EvalUser], records: list[dict], rung: str) -> dict[str, list[dict]]:
+    """user id → the scores of their items in this rung (users without the rung are left out)."""
+    prior = rung_prior(records, rung)
+    out = {}
+    for record in records:
+        answers = {a["id"]: a for a in record["rungs"].get(rung, {}).get("items", [])}
+        user = users[record["user_id"]]
+        if answers and all(i.id in answers for i in user.test):
+            out[user.user_id] = [score_item(i, answers[i.id], prior) for i in user.test]
+    return out
+
+
+def values(scored: dict[str, list[dict]], key: str) -> dict[str, list[float]]:
+    return {u: [float(s[key]) for s in items] for u, items in scored.items()}
+
+
+def baseline_errors(users: dict[str, EvalUser], name: str, only: set[str] | None = None) -> dict[str, list[float]]:
+    """user id → absolute errors of a model-free baseline on their test ratings."""
+    return {u.user_id: [abs(i.attributes["baselines"][name] - float(i.ground_truth)) for i in u.test]
+            for u in users.values() if only is None or u.user_id in only}
+
+
+def by_position(scored: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Accuracy when the right option is A, B, C, …: how much the letter decides."""
+    rows: dict[int, list[bool]] = {}
+    for items in scored.values():
+        for s in items:
+            if "position" in s:
+                rows.setdefault(s["position"], []).append(s["right"])
+    return {LETTERS[p]: {"accuracy": fmean(v), "items": len(v)} for p, v in sorted(rows.items())}
