@@ -57,12 +57,12 @@ def plot_metric_per_rung(rungs: list[str], values: list[float | None], path, *, 
         top = max(value, interval[1] if interval else value)
         ax.text(x + 0.32, top + 0.01 * span, f"{value:.3f}", ha="left", va="bottom", fontsize=9)
     for n, (name, value) in enumerate(sorted((references or {}).items(), key=lambda kv: kv[1])):
-        ax.axhline(value, color=colormaps["tab10"](n + 1), linestyle="--", linewidth=1)
-        ax.text(len(rungs) - 0.5, value, f" {name} {value:.3f}", va="center", ha="left", fontsize=8,
-                color=colormaps["tab10"](n + 1))
+        ax.axhline(value, color=colormaps["tab10"](n + 1), linestyle="--", linewidth=1, label=f"{name} {value:.3f}")
+    if references:
+        ax.legend(loc="upper right", fontsize=8, title="model-free references", title_fontsize=8)
     labels = list(rungs) if counts is None else [f"{r}\nn={c}" for r, c in zip(rungs, counts)]
     ax.set_xticks(xs, labels)
-    ax.set_xlim(-0.6, len(rungs) + (1.2 if references else -0.4))
+    ax.set_xlim(-0.6, len(rungs) + (1.0 if references else -0.4))
     low, high = min(present + [0.0]), max(present + [0.0])
     ax.set_ylim(low - 0.12 * span if low < 0 else 0, high + 0.12 * span)
     ax.axhline(0, color="black", linewidth=0.8)
