@@ -110,16 +110,18 @@ def cmd_optimize(args) -> int:
     from .optimize import format_summary, format_number, run_optimizer
     from .resources import Resources
 
-    inputs = {k: v for k, v in {
-        "batch_size": args.batch_size, "holdout_size": args.holdout, "max_iters": args.iters,
-        "patience": args.patience, "min_delta": args.min_delta, "max_calls": args.budget, "metric": args.metric,
-    }.items() if v is not None}
+    from .settings import OptimizerSettings
+
+    inputs = OptimizerSettings.of(
+        batch_size=args.batch_size, validation_size=args.validation, candidates=args.candidates,
+        operators=args.operators.split(",") if args.operators else None, margin=args.margin, max_iters=args.iters,
+        patience=args.patience, max_calls=args.budget, metric=args.metric)
     if args.users:
         return optimize_many(args, inputs)
     user = validate_user_id(args.user)
     Path(args.home).mkdir(parents=True, exist_ok=True)
     with SqliteSaver.from_conn_string(str(Path(args.home) / "optimizer.sqlite")) as saver, \
-            tqdm(total=(args.iters or 3) + 1, desc=f"optimize {user}", unit="iter", file=sys.stderr) as bar:
+            tqdm(total=inputs.max_iters + 1, desc=f"optimize {user}", unit="iter", file=sys.stderr) as bar:
         def progress(point):
             bar.set_postfix_str(f"iter {point['iteration']}: loss {format_number(point['loss'])} ({point['outcome']})")
             bar.update(1)
@@ -130,7 +132,7 @@ def cmd_optimize(args) -> int:
     return 0
 
 
-def optimize_many(args, inputs: dict) -> int:
+def optimize_many(args, inputs) -> int:
     """``optimize --users``: one line per user as each finishes; exit 1 if any failed."""
     from .optimize import format_number, optimize_users
     from .resources import Resources
@@ -207,6 +209,8 @@ def cmd_chat(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .settings import OptimizerSettings
+
     parser = argparse.ArgumentParser(
         prog="personaagent",
         description="Per-user evolving personas for LLM agents. Models: set PERSONAAGENT_BASE_URL / "
@@ -263,20 +267,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     optimize = sub.add_parser("optimize", help="optimize a user's persona on their latest labelled interactions",
                               description="Test-time persona alignment: re-answer the user's latest labelled "
-                              "interactions under the current persona, critique the misses, rewrite the persona, "
-                              "and keep the rewrite only if the loss drops. An interrupted run resumes on the "
-                              "next call (state in HOME/optimizer.sqlite) unless --restart.")
+                              "interactions under the current persona, critique the misses of the latest ones, "
+                              "propose candidates from several edit operators, and keep a candidate only if it "
+                              "beats the current persona on the same samples (the batch and an older validation "
+                              "window) by the margin, winning more samples than it loses. An interrupted run "
+                              "resumes on the next call (state in HOME/optimizer.sqlite) unless --restart.")
     who = optimize.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="user id")
     who.add_argument("--users", help="comma-separated user ids, optimized --concurrency at a time (no resume)")
     optimize.add_argument("--concurrency", type=int, default=4, help="with --users: optimizations at once (default 4)")
-    optimize.add_argument("--batch-size", type=int, help="latest labelled interactions to align on (default 3)")
-    optimize.add_argument("--holdout", type=int, help="earlier labelled interactions used for acceptance (default 2)")
-    optimize.add_argument("--iters", type=int, help="maximum critique/rewrite iterations (default 3)")
-    optimize.add_argument("--patience", type=int, help="stop after this many rejected iterations in a row (default 2)")
-    optimize.add_argument("--min-delta", type=float, help="minimum loss improvement to accept (default 0.01)")
+    defaults = OptimizerSettings()
+    optimize.add_argument("--batch-size", type=int, help=f"latest labelled interactions the critique reflects on (default {defaults.batch_size})")
+    optimize.add_argument("--validation", type=int, help="labelled interactions before the batch that candidates are also "
+                          f"judged on (default {defaults.validation_size})")
+    optimize.add_argument("--candidates", type=int, help=f"candidates per iteration (default {defaults.candidates})")
+    optimize.add_argument("--operators", help=f"comma-separated edit operators, taken in turn (default {','.join(defaults.operators)})")
+    optimize.add_argument("--margin", type=float, help=f"minimum mean loss improvement to accept (default {defaults.margin})")
+    optimize.add_argument("--iters", type=int, help=f"maximum critique/propose iterations (default {defaults.max_iters})")
+    optimize.add_argument("--patience", type=int, help=f"stop after this many iterations in a row with nothing accepted (default {defaults.patience})")
     optimize.add_argument("--budget", type=int, help="model-call budget for the run (default: none)")
-    optimize.add_argument("--metric", choices=["auto", "label", "choice", "rating", "judge"], help="per-sample loss (default auto)")
+    optimize.add_argument("--metric", choices=["auto", "closed", "label", "choice", "rating", "judge"], help="per-sample loss (default auto)")
     optimize.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
     optimize.set_defaults(func=cmd_optimize)
 

@@ -21,6 +21,7 @@ from .context import Context
 from .graphs.agent import build_agent_graph
 from .memory import MemoryStore, read_history, read_knowledge
 from .resources import Resources
+from .settings import OptimizerSettings
 
 SAMPLE_USERS = ("maya", "omar", "lena")
 
@@ -97,18 +98,15 @@ def _ask(graph, context: Context, questions: list[dict], say: Callable[[str], No
 def _optimize(context: Context, resources: Resources, iters: int, say: Callable[[str], None]) -> dict:
     from .optimize import format_summary, persona_diff, run_optimizer
 
-    say(f"\n  optimizing the persona ({iters} iteration(s) at most, batch 3, held-out 2)…")
+    settings = OptimizerSettings.of(max_iters=iters)
+    say(f"\n  optimizing the persona ({iters} iteration(s) at most, batch {settings.batch_size}, validation "
+        f"{settings.validation_size}, {settings.candidates} candidates per iteration)…")
     start = resources.memory.current_persona(context.user_id).version
-    summary = run_optimizer(
-        context, resources, {"max_iters": iters, "batch_size": 3, "holdout_size": 2, "metric": "label"},
-        on_iteration=lambda p: say(f"    iteration {p['iteration']}: loss {p['loss']} ({p['outcome']})"),
-    )
+    summary = run_optimizer(context, resources, settings,
+                            on_iteration=lambda p: say(f"    iteration {p['iteration']}: loss {p['loss']:.3f} ({p['outcome']})"))
     say("\n".join("  " + line for line in format_summary(summary).splitlines()))
     if summary["accepted"]:
         say(_indent(persona_diff(resources.memory, context.user_id, start, summary["final_version"])))
-    else:
-        for rejected in summary.get("rejected_candidates", []):
-            say(f"  rejected candidate (loss {rejected['loss']}):\n{_indent(rejected['persona'])}")
     return summary
 
 
@@ -154,7 +152,7 @@ def run_demo(
         if r.optimization:
             o = r.optimization
             line += (f", {r.hits_after}/{len(r.answers_after)} after optimization "
-                     f"(loss {o['initial_loss']} → {o['best_loss']}, {o['accepted']} accepted, "
+                     f"(loss {o['initial_loss']:.3f} → {o['best_loss']:.3f}, {o['accepted']} accepted, "
                      f"{o['rejected']} rejected, {o['model_calls']} model calls)")
         say(line)
     return results

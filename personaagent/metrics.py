@@ -15,7 +15,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .answers import RatingScale
+from .answers import AnswerSpec, RatingScale, option_loss, rating_loss
 from .errors import ModelReplyError, PersonaAgentError
 from .models import structured
 from .resilience import TRANSIENT, model_retry
@@ -128,16 +128,51 @@ def make_judge(model: BaseChatModel, retry: RetryPolicy | None = None) -> Metric
     return metric
 
 
-METRICS = ("auto", "label", "choice", "rating", "judge")
+def _top(distribution: dict[str, float], n: int = 3) -> str:
+    shown = sorted(distribution.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{k[:60]}: {p:.2f}" for k, p in shown)
+
+
+def closed_loss(sample: dict[str, Any], answer: str) -> Score:
+    """The continuous loss of a closed-form answer, read from its distribution (``sample``
+    carries ``distribution`` and ``options`` or ``scale``): 1 − p(the option the user wanted), or
+    the expected absolute error of the rating. A persona that makes the right answer more likely
+    scores better even when the top answer stays the same."""
+    distribution = sample.get("distribution") or {}
+    if sample.get("scale"):
+        scale = RatingScale.of(sample["scale"])
+        truth = float(sample["ground_truth"])
+        loss = rating_loss(distribution, truth, scale)
+        if not distribution:
+            return Score(loss, f"gave no rating; the user's rating was {truth:g}")
+        mean = sum(float(k) * p for k, p in distribution.items())
+        direction = "too high" if mean > truth else "too low" if mean < truth else "right on average"
+        return Score(loss, f"rated {answer} (mean {mean:.2f}; {_top(distribution)}); the user's rating was "
+                           f"{truth:g}: {direction}, expected error {loss:.2f}")
+    options = sample["options"]
+    wanted = AnswerSpec.of(options).index_of(sample["ground_truth"])
+    if wanted is None:
+        raise PersonaAgentError(f"the ground truth {sample['ground_truth']!r} is not one of the sample's options")
+    loss = option_loss(distribution, wanted, options)
+    if not distribution:
+        return Score(loss, f'gave no option; the user wanted "{options[wanted]}"')
+    return Score(loss, f'chose "{answer[:80]}" ({_top(distribution)}); the user wanted "{options[wanted][:80]}" '
+                       f"(p {distribution.get(options[wanted], 0.0):.2f})")
+
+
+METRICS = ("auto", "closed", "label", "choice", "rating", "judge")
 
 
 def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
-    """Resolve ``auto``: numeric truths → rating; truths that are one of the options named in
-    their request, or short (≤ 8 words) → label; else judge."""
+    """Resolve ``auto``: samples that all state their options or scale → closed (continuous);
+    numeric truths → rating; truths that are one of the options named in their request, or short
+    (≤ 8 words) → label; else judge."""
     if name not in METRICS:
         raise PersonaAgentError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}")
     if name != "auto":
         return name
+    if samples and all(s.get("options") or s.get("scale") for s in samples):
+        return "closed"
     truths = [str(s["ground_truth"]) for s in samples]
     if truths and all(_NUMBER.fullmatch(t.strip()) for t in truths):
         return "rating"
@@ -153,4 +188,6 @@ def build_metric(name: str, model_factory: Callable[[], BaseChatModel], retry: R
         return rating_error
     if name == "choice":
         return choice_match
+    if name == "closed":
+        return closed_loss
     return make_judge(model_factory(), retry)

@@ -84,10 +84,10 @@ def limited(model: BaseChatModel, max_tokens: int, **kwargs: Any) -> Runnable:
     return model.bind(max_tokens=max_tokens, **kwargs)
 
 
-def structured(model: BaseChatModel, schema: Any) -> Runnable:
+def structured(model: BaseChatModel, schema: Any, **kwargs: Any) -> Runnable:
     """Structured output that works on llama.cpp server and on OpenAI alike.
 
     langchain-openai's default ``json_schema`` method gets HTTP 500 from llama.cpp server;
     ``function_calling`` works on both.
     """
-    return model.with_structured_output(schema, method="function_calling")
+    return model.with_structured_output(schema, method="function_calling", **kwargs)

@@ -18,6 +18,7 @@ from .graphs.optimizer import build_optimizer_graph
 from .graphs.state import OptimizerOutput
 from .memory.store import MemoryStore
 from .resources import Resources
+from .settings import OptimizerSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,14 @@ log = logging.getLogger(__name__)
 def run_optimizer(
     context: Context,
     resources: Resources,
-    inputs: dict[str, Any] | None = None,
+    settings: OptimizerSettings | dict[str, Any] | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
     thread_id: str | None = None,
     restart: bool = False,
     on_iteration: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Optimize ``context.user_id``'s persona; returns the run summary (the graph's output).
+    """Optimize ``context.user_id``'s persona under ``settings`` (an ``OptimizerSettings`` or a
+    mapping of its fields); returns the run summary (the graph's output).
 
     With a persistent checkpointer, an interrupted run on ``thread_id`` resumes from its last
     completed step unless ``restart``; a finished thread is cleared before a new run. ``on_iteration`` gets
@@ -43,7 +45,7 @@ def run_optimizer(
         checkpointer = InMemorySaver()
     graph = build_optimizer_graph(resources).compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id or f"optimize:{context.user_id}"}}
-    payload: dict[str, Any] | None = dict(inputs or {})
+    payload: dict[str, Any] | None = OptimizerSettings.of(settings).model_dump()
     previous = graph.get_state(config)
     if previous.next and not restart:
         payload = None  # resume where it stopped
@@ -60,7 +62,8 @@ def run_optimizer(
 
 
 def optimize_users(
-    contexts: list[Context], resources: Resources, inputs: dict[str, Any] | None = None, concurrency: int = 8,
+    contexts: list[Context], resources: Resources, settings: OptimizerSettings | dict[str, Any] | None = None,
+    concurrency: int = 8,
     on_done: Callable[[str, dict | BaseException], None] | None = None,
 ) -> dict[str, dict | BaseException]:
     """Optimize many users' personas, ``concurrency`` at a time (model calls dominate, so threads
@@ -69,9 +72,10 @@ def optimize_users(
     if concurrency < 1:
         raise PersonaAgentError(f"concurrency must be at least 1 (got {concurrency})")
     graph = build_optimizer_graph(resources).compile()
+    payload = OptimizerSettings.of(settings).model_dump()
 
     def one(context: Context) -> dict:
-        return graph.invoke(dict(inputs or {}), context=context)
+        return graph.invoke(payload, context=context)
 
     results: dict[str, dict | BaseException] = {}
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="optimize-users") as pool:
@@ -91,11 +95,18 @@ def format_number(value) -> str:
 def format_summary(summary: dict) -> str:
     lines = [f"metric: {summary.get('metric')}   stop: {summary.get('stop_reason')}   "
              f"accepted: {summary.get('accepted')}   rejected: {summary.get('rejected')}   "
-             f"model calls: {summary.get('model_calls')}   tokens: {summary.get('tokens')}"]
+             f"model calls: {summary.get('model_calls')}   tokens: {summary.get('tokens')}",
+             f"critique saw {len(summary.get('reflection', []))} sample(s); selection judged on "
+             f"{len(summary.get('selection', []))}"]
+    pool = summary.get("pool", [])
     for point in summary.get("loss_curve", []):
-        holdout = "" if point.get("holdout_loss") is None else f"  holdout {format_number(point['holdout_loss'])}"
-        lines.append(f"  iter {point['iteration']}: loss {format_number(point['loss'])}  (batch {format_number(point['batch_loss'])}"
-                     f"{holdout})  {point['outcome']}")
+        validation = "" if point.get("validation_loss") is None else f"  validation {format_number(point['validation_loss'])}"
+        lines.append(f"  iter {point['iteration']}: loss {format_number(point['loss'])}  (batch "
+                     f"{format_number(point['batch_loss'])}{validation})  {point['outcome']}"
+                     + (f" ({point['operator']}, {point['change']} chars changed)" if point.get("operator") else ""))
+        for c in (c for c in pool if c["iteration"] == point["iteration"]):
+            lines.append(f"      {c['operator']:<8} {c['note'][:60]:<60} gain {c['improvement']:+.3f}  "
+                         f"wins {c['wins']} losses {c['losses']}  {'accepted' if c['accepted'] else 'rejected'}")
     lines.append(f"loss {format_number(summary.get('initial_loss'))} → {format_number(summary.get('best_loss'))}; "
                  f"current persona v{summary.get('final_version')}")
     return "\n".join(lines)
@@ -139,7 +150,7 @@ class OptimizationScheduler:
         memory = resources.memory_for(context)
         try:
             graph = build_optimizer_graph(resources).compile()
-            summary = graph.invoke({"trigger": "scheduled"}, context=context)
+            summary = graph.invoke(OptimizerSettings.of(trigger="scheduled").model_dump(), context=context)
             log.info("background optimization of %s: %s", context.user_id, summary.get("stop_reason"))
             return summary
         except Exception as exc:

@@ -67,47 +67,48 @@ JUDGE_INPUT = """Request: {query}
 What the user really wanted: {wanted}
 Assistant's answer: {answer}"""
 
-# Textual gradient: one aggregated critique for the batch. {persona}: the current persona;
-# {failures}: the failed samples (request, answer, what the user wanted, what differed).
-CRITIQUE_INSTRUCTION = """You improve the instructions (the "persona") that steer a personal assistant for one user.
-Below are the current persona and requests where the assistant's answer missed what this user wanted.
-Explain in 3 to 5 short bullet points what the persona should say about this user's preferences, and how
-it should steer the assistant's use of the user's history and its answers, so that such answers come out right.
-Speak about the user's tastes in general terms; do not just list the right answers."""
+# Textual gradient: one critique of the batch's misses. {misses}: the misses, worst first, each with
+# the request, the answer and its probabilities, what the user wanted and what the agent retrieved;
+# {persona}: the current persona.
+CRITIQUE_INSTRUCTION = """You find out why a personal assistant's answers missed what one user wanted, and say how its
+instructions about that user (the persona) should change.
+Read the misses first: each shows the request, the assistant's answer with its probabilities, what the
+user really wanted, and what the assistant saw from the user's history. Then read the persona.
+Write 2 to 4 short lines. Each line names one section of the persona and one concrete change to it: a line
+to add, replace or delete. Speak about this user's tastes and habits in general, not about one item."""
 
-CRITIQUE_INPUT = """Current persona:
+CRITIQUE_INPUT = """Misses, worst first:
+{misses}
+
+Persona:
 <persona>
 {persona}
-</persona>
+</persona>"""
 
-Misses:
-{failures}"""
+# Structured edits. {sections}: the names of the sections the model may change; {persona}: those
+# sections; {critique}: the critique.
+EDIT_INSTRUCTION = """You change a personal assistant's persona (its instructions about one user) by listing edits.
+Sections you may change: {sections}.
+Each edit adds a line, replaces a line, or deletes a line in one of these sections. A line is one short
+sentence about this user, such as "This user rates horror films low." Make 1 to 3 edits that carry out
+the feedback."""
 
-# Rewrite. {body}: the user-specific part of the persona (the tool-use rules are re-attached by
-# the code, unchanged); {critique}: the textual gradient; {max_chars}: the length bound.
-REWRITE_INSTRUCTION = """You rewrite the user-specific part of a personal assistant's instructions (its "persona").
-The persona speaks TO the assistant ABOUT the user: "You are the personal assistant of ...", "This user likes ...".
-Apply the feedback, keep what is still right, and stay under {max_chars} characters.
-Reply with the new persona text only, no preamble.
-
-Example of the expected form (for a different user):
-You are the personal assistant of user kim. Speak to them as "you".
-## What you know about this user
-- This user prefers quiet, slow-paced activities to crowded events.
-- This user eats no fish and enjoys Italian food.
-## How to serve this user
-- Choose what fits these tastes, even over popular options.
-- When the request lists options, reply with exactly one option, copied as written."""
-
-REWRITE_INPUT = """Current persona:
-<persona>
-{body}
-</persona>
+EDIT_INPUT = """Persona:
+{persona}
 
 Feedback:
-{critique}
+{critique}"""
 
-Write the improved persona."""
+# One section rewritten. {section}: its name; {body}: its current lines; {critique}: the critique.
+SECTION_INSTRUCTION = """You rewrite the section "{section}" of a personal assistant's persona (its instructions about
+one user). Keep what is still right and apply the feedback. Write at most 6 lines, each one short
+sentence starting with "- ". Reply with the lines only."""
+
+SECTION_INPUT = """Current lines of "{section}":
+{body}
+
+Feedback:
+{critique}"""
 
 # Evaluation ladder. The non-personalized rung: no memory, no persona.
 GENERIC_ASSISTANT = """You are a helpful assistant. Answer the request directly and briefly."""

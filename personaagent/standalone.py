@@ -37,6 +37,7 @@ from .memory.episodic import Interaction
 from .memory.store import MemoryStore
 from .metrics import Score
 from .resources import Resources
+from .settings import OptimizerSettings
 
 Agent = Callable[[str, str], Any] | Runnable
 FeedbackMetric = Callable[[dict[str, Any], str], tuple[float, str]]
@@ -103,21 +104,18 @@ def optimize_persona(
     metric: FeedbackMetric,
     model: BaseChatModel,
     *,
-    holdout_size: int = 0,
-    max_iters: int = 3,
-    patience: int = 2,
-    min_delta: float = 0.01,
-    max_calls: int | None = None,
-    max_persona_chars: int = 2400,
+    settings: OptimizerSettings | dict[str, Any] | None = None,
     embedder: EmbeddingFunction | None = None,
 ) -> OptimizedPersona:
-    """Optimize ``persona`` for ``agent`` on ``interactions`` (oldest first; the latest
-    ``len - holdout_size`` are the batch, the ones before them are held out for acceptance).
-    ``model`` writes the critiques and rewrites."""
+    """Optimize ``persona`` for ``agent`` on ``interactions`` (oldest first). ``settings``: the
+    optimizer's (``OptimizerSettings`` or a mapping of its fields; by default the latest
+    ``batch_size`` interactions are critiqued and the ``validation_size`` before them join the
+    judging). ``model`` writes the critiques and edits."""
+    settings = OptimizerSettings.of(settings)
     if not persona.strip():
         raise PersonaAgentError("the persona to optimize is empty")
-    if not 0 <= holdout_size < len(interactions):
-        raise PersonaAgentError(f"need more interactions ({len(interactions)}) than held-out ones ({holdout_size})")
+    if not interactions:
+        raise PersonaAgentError("optimize_persona needs at least one labelled interaction")
     user_id = f"standalone-{uuid.uuid4().hex[:12]}"
     client = chromadb.EphemeralClient(settings=Settings(anonymized_telemetry=False))
     memory = MemoryStore(client, embedder)
@@ -126,10 +124,7 @@ def optimize_persona(
         memory.personas.save(user_id, persona, source="given")
         resources = Resources(memory=memory, optimizer_model=model, metric=score_metric(metric))
         graph = build_optimizer_graph(resources, simulate=agent_step(agent)).compile()
-        out = graph.invoke({"batch_size": len(interactions) - holdout_size, "holdout_size": holdout_size,
-                            "max_iters": max_iters, "patience": patience, "min_delta": min_delta,
-                            "max_calls": max_calls, "max_persona_chars": max_persona_chars},
-                           context=Context(user_id=user_id))
+        out = graph.invoke(settings.model_dump(), context=Context(user_id=user_id))
         best = memory.personas.latest(user_id)
         return OptimizedPersona(persona=best.text, improved=best.version > 1, summary=dict(out))  # the output schema
     finally:

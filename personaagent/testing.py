@@ -132,18 +132,21 @@ def persona_agent_script(
     *,
     profile: str = "likes what they chose before",
     critique: str = "- say more about this user's tastes",
-    rewrite: str | list[str] = "You are the assistant of this user.",
+    rewrite: str | list[str] = "- This user likes what they chose before.",
+    edits: list[dict] | None = None,
 ) -> Responder:
     """A ``ScriptedChatModel`` script that plays every role PersonaAgent gives a model: a judge's
-    verdict, a profile line, the critique, the rewrite (a list is used in order, its last entry
-    repeating) and the answer (text or a reply such as ``distribution_reply(...)``, or a function
-    of the system prompt and the messages returning one)."""
+    verdict, a profile line, the critique, a section rewrite (``rewrite``: the new lines; a list
+    is used in order, its last entry repeating), structured edits (``edits``: dicts with action,
+    section, line, text; None replies with no usable edit) and the answer (text or a reply such
+    as ``distribution_reply(...)``, or a function of the system prompt and the messages)."""
     from . import prompts
 
     rewrites = [rewrite] if isinstance(rewrite, str) else list(rewrite)
     roles = {_role_prefix(prompts.PROFILE_INSTRUCTION): lambda: profile,
              _role_prefix(prompts.CRITIQUE_INSTRUCTION): lambda: critique,
-             _role_prefix(prompts.REWRITE_INSTRUCTION): lambda: rewrites.pop(0) if len(rewrites) > 1 else rewrites[0]}
+             _role_prefix(prompts.SECTION_INSTRUCTION): lambda: rewrites.pop(0) if len(rewrites) > 1 else rewrites[0],
+             _role_prefix(prompts.EDIT_INSTRUCTION): lambda: tool_call("Edits", edits=edits) if edits else "no edits"}
 
     def respond(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Reply:
         system = str(messages[0].content) if messages else ""

@@ -60,7 +60,7 @@ CASES = [
     ("show an unknown version", ["persona", "show", "--user", "alice", "--version", "42"], {}, 2, "version 42 does not exist"),
     ("diff with an unknown version", ["persona", "diff", "--user", "alice", "1", "7"], {}, 2, "version 7 does not exist"),
     ("optimize with no labelled history", ["optimize", "--user", "nobody"], {}, 2, "no labelled interactions"),
-    ("optimize with batch size 0", ["optimize", "--user", "alice", "--batch-size", "0"], {}, 2, "batch_size must be"),
+    ("optimize with batch size 0", ["optimize", "--user", "alice", "--batch-size", "0"], {}, 2, "invalid optimizer settings: batch_size"),
     ("MovieLens file missing a column", ["eval", "movielens", "--data", "{d}/movielens", "--out", "{d}/out-ml"], {}, 2,
      "missing column(s) ['rating']"),
     ("PrefEval record missing a field", ["eval", "prefeval", "--data", "{d}/prefeval", "--records", "1", "--out", "{d}/out-pe"],

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from personaagent.context import Context
 from personaagent.graphs.optimizer import build_optimizer_graph
+from personaagent.persona import section
 from personaagent.memory import Interaction, MemoryStore, memory_for
 from personaagent.metrics import Score
 from personaagent.resources import Resources
@@ -82,21 +83,21 @@ def test_two_optimizations_of_one_user_never_interleave_their_rewrites(memory, c
                                        rewrite=persona_text)
 
         def script(messages, kwargs):
-            if str(messages[0].content).startswith("You rewrite"):
+            if str(messages[0].content).startswith("You rewrite the section"):
                 both_rewriting.wait()  # both runs hold a candidate built on v1 before either decides
             return respond(messages, kwargs)
 
         graph = build_optimizer_graph(Resources(memory=memory, agent_model=ScriptedChatModel(script=script),
                                                 metric=lambda s, a: Score(0.0 if a == "RIGHT" else 1.0, a))).compile()
-        return graph.invoke({"max_iters": 1}, context=context_for("alice"))
+        return graph.invoke({"max_iters": 1, "operators": ["section"], "candidates": 1}, context=context_for("alice"))
 
     memory.current_persona("alice")
     with ThreadPoolExecutor(2) as pool:
-        outs = list(pool.map(optimizer, ["GOOD persona one.", "GOOD persona two."]))
+        outs = list(pool.map(optimizer, ["- GOOD persona one.", "- GOOD persona two."]))
     outcomes = sorted(out["loss_curve"][-1]["outcome"] for out in outs)
     assert outcomes == ["accepted", "conflict"]
     history = memory.personas.history("alice")
     assert [(v.version, v.source, v.parent) for v in history] == [(1, "initial", None), (2, "optimizer", 1)]
     winner, loser = sorted(outs, key=lambda out: -out["accepted"])
-    assert history[-1].text.splitlines()[0] in ("GOOD persona one.", "GOOD persona two.")
+    assert section(history[-1].text, "What you know about this user") in ("- GOOD persona one.", "- GOOD persona two.")
     assert (winner["final_version"], loser["final_version"], loser["stop_reason"]) == (2, 1, "conflict")

@@ -35,10 +35,10 @@ def test_kill_9_mid_iteration_then_resume(tmp_path):
         history.write_text("".join(f'{{"query": "Dinner {n}: pizza or sushi?", "ground_truth": "sushi", "timestamp": {100 + n}}}\n'
                                    for n in range(5)))
         subprocess.run([CLI, "ingest", "--user", "alice", "--no-profile", str(history)], env=env, check=True, capture_output=True)
-        optimize = [CLI, "optimize", "--user", "alice", "--batch-size", "3", "--holdout", "1", "--iters", "2"]
+        optimize = [CLI, "optimize", "--user", "alice", "--batch-size", "3", "--validation", "1", "--iters", "2"]
         first = subprocess.Popen(optimize, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
-        while "rewrite" not in roles(log):  # iteration 1 is under way: baseline and critique are done
+        while "edit" not in roles(log):  # iteration 1 is under way: baseline and critique are done
             assert first.poll() is None and time.monotonic() < deadline, first.stdout.read().decode()
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
@@ -47,15 +47,17 @@ def test_kill_9_mid_iteration_then_resume(tmp_path):
 
         memory = MemoryStore.open(tmp_path / "home" / "chroma")
         persona = memory.personas.latest("alice")
-        assert (persona.version, persona.source) == (1, "initial") and "## Tool-use rules" in persona.text
+        assert (persona.version, persona.source) == (1, "initial") and "## Lookups before answering" in persona.text
         assert [r["status"] for r in memory.runs.history("alice")] == ["running"]
         del memory
 
         second = subprocess.run(optimize, env=env, capture_output=True, text=True, timeout=180)
         assert second.returncode == 0, second.stderr[-3000:]
         resumed = roles(log)[killed_at:]
-        assert "critique" not in resumed and resumed.count("rewrite") == 1  # only the interrupted step onwards
-        assert resumed.count("tool") == 4 and resumed.count("agent") == 4  # the candidate's 4 simulations
+        # only the interrupted step onwards: the edit, then the 4 simulations of both candidates (the
+        # edit, and the examples operator's pinned older interaction)
+        assert "critique" not in resumed and resumed.count("edit") == 1 and resumed[0] == "edit"
+        assert resumed.count("agent") == 2 * 4
         assert "loss 1.000 → 0.000; current persona v2" in second.stdout
 
         memory = MemoryStore.open(tmp_path / "home" / "chroma")

@@ -14,6 +14,7 @@ from personaagent.eval.scoring import score_item
 from personaagent.eval.types import DatasetError, EvalItem, EvalUser
 from personaagent.memory import Interaction, MemoryStore
 from personaagent.resources import Resources
+from personaagent.settings import OptimizerSettings
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script
 
 SHARED = Path(os.environ.get("PERSONAAGENT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -150,7 +151,7 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     model = ScriptedChatModel(script=persona_agent_script(rate, rewrite="You are the assistant of this user. They rate generously."))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "tiny", "command": "test", "model": "scripted", "settings": "s"}
-    report = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta)
     assert set(report["rungs"]) == set(RUNGS) and report["users"] == 2 and report["kind"] == "rating"
     truths = [float(i.ground_truth) for u in users for i in u.test]
     assert report["rungs"]["non_personalized"]["MAE"] == pytest.approx(sum(abs(3 - t) for t in truths) / 6)
@@ -173,17 +174,17 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     # the committed record holds answers, not the dataset: no ground truth, no movie titles
     assert "ground_truth" not in raw and "Movie" not in raw
     calls = len(model.calls)
-    run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
+    run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta)
     assert len(model.calls) == calls  # finished users come from their records
     # another machine: only the records travel; the report is rebuilt from them and the data
     moved = tmp_path / "elsewhere"
     (moved / "users").mkdir(parents=True)
     for record in (tmp_path / "out" / "users").iterdir():
         (moved / "users" / record.name).write_text(record.read_text())
-    again = run_eval(users, moved, Resources(agent_model=model), LadderSettings(max_iters=1), meta, report_only=True)
+    again = run_eval(users, moved, Resources(agent_model=model), LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta, report_only=True)
     assert len(model.calls) == calls and again["rungs"] == report["rungs"]
     (moved / "users" / "ml-2.json").unlink()
-    partial = run_eval(users, moved, Resources(agent_model=model), LadderSettings(max_iters=1), meta, report_only=True)
+    partial = run_eval(users, moved, Resources(agent_model=model), LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta, report_only=True)
     assert partial["users"] == 1 and partial["finished_users"] == "1 of 2"
 
 
@@ -193,10 +194,10 @@ def test_a_changed_optimizer_reruns_only_the_full_rung(tmp_path):
     model = ScriptedChatModel(script=persona_agent_script(lambda s, m: distribution_reply({"3": 1.0})))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
-    run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1), meta)
+    run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta)
     first = json.loads((tmp_path / "out" / "users" / "ml-1.json").read_text())
     calls = len(model.calls)
-    run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=2), meta)
+    run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=2)), meta)
     second = json.loads((tmp_path / "out" / "users" / "ml-1.json").read_text())
     for rung in ("non_personalized", "memory_only", "persona"):
         assert second["rungs"][rung] == first["rungs"][rung]
@@ -245,6 +246,6 @@ def test_a_failing_user_is_reported_and_the_others_finish(tmp_path):
     model = ScriptedChatModel(script=persona_agent_script(answer, profile=""))  # empty profile: tolerated
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
-    report = run_eval(users, tmp_path / "out", resources, LadderSettings(max_iters=1, rungs=("memory_only", "persona")), meta)
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1), rungs=("memory_only", "persona")), meta)
     assert report["users"] == 1 and report["failed_users"] == ["ml-1: RuntimeError: model fell over"]
     assert "- ml-1: RuntimeError: model fell over" in (tmp_path / "out" / "report.md").read_text()

@@ -9,7 +9,7 @@ from langchain_core.messages import HumanMessage
 
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.graphs.optimizer import build_optimizer_graph
-from personaagent.nodes.optimizer import lookup_rules_text
+from personaagent.persona import LOOKUPS, section
 from personaagent.memory import Interaction
 from personaagent.resilience import is_transient, model_retry
 from personaagent.resources import Resources
@@ -55,11 +55,12 @@ def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, 
                                          timestamp=100.0 + n) for n in range(5)])
         inner = ScriptedChatModel(script=persona_agent_script(
             lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG",
-            rewrite=["A WORSE persona.", "A GOOD persona, complete and whole."]))
+            rewrite=["- A WORSE persona line.", "- A GOOD persona line, complete and whole."]))
         faulty = FaultInjectingChatModel(inner=inner, rate=0.3, seed=seed)
         graph = build_optimizer_graph(Resources(memory=memory, agent_model=faulty, retry=FAST_RETRY)).compile()
         try:
-            out = graph.invoke({"max_iters": 3, "patience": 3, "metric": metric}, context=context_for(user))
+            out = graph.invoke({"max_iters": 3, "patience": 3, "metric": metric, "validation_size": 2,
+                                "operators": ["section"], "candidates": 1}, context=context_for(user))
             outcomes["finished"] += 1
             outcomes.update(p["outcome"] for p in out["loss_curve"][1:])
         except Exception as exc:
@@ -69,9 +70,9 @@ def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, 
         calls += faulty.calls
         loss_of = {1: 1.0}  # the initial persona answers every sample wrong
         for version in memory.personas.history(user):
-            if version.source == "optimizer":
-                rules = lookup_rules_text(memory.personas.get(user, 1).text)
-                assert version.text == f"A GOOD persona, complete and whole.\n\n{rules}"
+            if version.source == "optimizer":  # whole: its section as written, the lookup rules unchanged
+                assert section(version.text, "What you know about this user") == "- A GOOD persona line, complete and whole."
+                assert section(version.text, LOOKUPS) == section(memory.personas.get(user, 1).text, LOOKUPS)
                 assert version.loss < loss_of[version.parent]  # better than the version it replaced
                 loss_of[version.version] = version.loss
         assert memory.current_persona(user).text.strip()

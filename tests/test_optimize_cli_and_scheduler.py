@@ -11,12 +11,13 @@ from personaagent.memory import Interaction, MemoryStore
 from personaagent.optimize import OptimizationScheduler, labelled_since_last_run
 from personaagent.resources import Resources
 from personaagent import prompts
+from personaagent.persona import section
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 
 def responder():
     return persona_agent_script(lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG",
-                                critique="- be specific", rewrite="You are the assistant of this user. GOOD")
+                                critique="- be specific", rewrite="- GOOD: this user likes the right answer")
 
 
 def labelled(store, user):
@@ -37,14 +38,17 @@ def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys)
     model = ScriptedChatModel(script=responder())
     store = cli_setup(tmp_path, monkeypatch, model)
     home = str(tmp_path)
-    assert main(["--home", home, "optimize", "--user", "alice", "--iters", "2"]) == 0
+    assert main(["--home", home, "optimize", "--user", "alice", "--iters", "2", "--validation", "2",
+                 "--operators", "section", "--candidates", "1"]) == 0
     out = capsys.readouterr().out
     assert "metric: label   stop: no_failures   accepted: 1   rejected: 0" in out
-    assert "iter 0: loss 1.000  (batch 1.000  holdout 1.000)  baseline" in out
+    assert "critique saw 3 sample(s); selection judged on 5" in out
+    assert "iter 0: loss 1.000  (batch 1.000  validation 1.000)  baseline" in out
+    assert "iter 1: loss 0.000  (batch 0.000  validation 0.000)  accepted (section, " in out
     assert "loss 1.000 → 0.000; current persona v2" in out
     assert main(["--home", home, "persona", "diff", "--user", "alice", "1", "2"]) == 0
     diff = capsys.readouterr().out
-    assert "--- alice v1" in diff and "+You are the assistant of this user. GOOD" in diff
+    assert "--- alice v1" in diff and "+- GOOD: this user likes the right answer" in diff
     assert main(["--home", home, "persona", "rollback", "--user", "alice", "--to", "1"]) == 0
     assert "now v3 (a copy of v1)" in capsys.readouterr().out
     assert store.personas.latest("alice").text == store.personas.get("alice", 1).text
@@ -123,7 +127,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     inner = responder()
 
     def flaky(messages, kwargs):
-        if crash["armed"] and messages[0].content.startswith(prompts.REWRITE_INSTRUCTION[:30]):
+        if crash["armed"] and messages[0].content.startswith(prompts.SECTION_INSTRUCTION[:20]):
             raise RuntimeError("model server went away")
         return inner(messages, kwargs)
 
@@ -134,8 +138,9 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
         main(["--home", home, "optimize", "--user", "alice"])
     crash["armed"] = False
     calls = len(model.calls)
-    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at rewrite
-    assert len(model.calls) - calls == 1 + 5 and "accepted: 1" in capsys.readouterr().out
+    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at propose
+    # the edit call (no usable edit in this script) and the section rewrite again, then 5 simulations
+    assert len(model.calls) - calls == 2 + 5 and "accepted: 1" in capsys.readouterr().out
     assert [r["status"] for r in store.runs.history("alice")] == ["finished"]
 
     labelled(store, "bob")
@@ -145,7 +150,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     crash["armed"] = False
     calls = len(model.calls)
     assert main(["--home", home, "optimize", "--user", "bob", "--restart"]) == 0
-    assert len(model.calls) - calls == 5 + 2 + 5  # started over: baseline, critique, rewrite, candidate
+    assert len(model.calls) - calls == 5 + 3 + 5  # started over: baseline, critique, edit, section, candidate
     assert [r["status"] for r in store.runs.history("bob")] == ["abandoned", "finished"]
 
 
@@ -158,7 +163,7 @@ def test_optimize_users_runs_many_and_reports_each_failure(memory, context_for):
     for user in ("u1", "u2"):
         memory.episodes.add([Interaction(user_id=user, query=f"q{n}", ground_truth="RIGHT", timestamp=float(n)) for n in range(4)])
     model = ScriptedChatModel(script=persona_agent_script(
-        lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG", rewrite="GOOD one."))
+        lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG", rewrite="- GOOD one."))
     done = []
     results = optimize_users([context_for(u) for u in ("u1", "u2", "nobody")],
                              Resources(memory=memory, agent_model=model), {"max_iters": 1}, concurrency=3,
@@ -166,4 +171,4 @@ def test_optimize_users_runs_many_and_reports_each_failure(memory, context_for):
     assert sorted(done) == ["nobody", "u1", "u2"]
     assert results["u1"]["accepted"] == results["u2"]["accepted"] == 1
     assert isinstance(results["nobody"], PersonaAgentError) and "no labelled interactions" in str(results["nobody"])
-    assert memory.personas.latest("u1").text.startswith("GOOD one.")
+    assert section(memory.personas.latest("u1").text, "What you know about this user") == "- GOOD one."

@@ -1,4 +1,6 @@
-"""Graph-level tests of the optimizer on scripted models."""
+"""Graph-level tests of the optimizer on scripted models: the continuous loss, reflection on the
+batch and selection on the validation window, several candidates from edit operators, keep-best,
+resume and conflicts."""
 
 from pathlib import Path
 
@@ -6,25 +8,30 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from personaagent import prompts
-from personaagent.nodes.optimizer import lookup_rules_text
 from personaagent.errors import PersonaAgentError
 from personaagent.graphs.optimizer import build_optimizer_graph
 from personaagent.memory import Interaction
 from personaagent.metrics import Score
+from personaagent.persona import LOOKUPS, section
 from personaagent.resources import Resources
-from personaagent.testing import ScriptedChatModel, persona_agent_script, tool_call
+from personaagent.testing import ScriptedChatModel, distribution_reply, persona_agent_script, tool_call
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "optimizer_graph.mmd"
+GOOD_LINES = "- GOOD: this user wants the right thing."
 
 
-def scripted(rewrites, answer_for=None):
-    """Agent answers 'RIGHT' when the persona holds the word GOOD, else 'WRONG'. Critiques are
-    fixed; rewrites come from ``rewrites`` in order (the last one repeats)."""
+def persona_of(system: str) -> str:
+    return system.split("## Retrieved")[0]
+
+
+def scripted(rewrite=GOOD_LINES, answer_for=None, **roles):
+    """Agent answers 'RIGHT' when the persona holds the word GOOD, else 'WRONG'. The section
+    operator writes ``rewrite``; the edit operator has no usable edit unless ``edits`` is given."""
     def default(system, messages):
-        return "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG"
+        return "RIGHT" if "GOOD" in persona_of(system) else "WRONG"
 
     return ScriptedChatModel(script=persona_agent_script(
-        answer_for or default, critique="- mention what the user likes", rewrite=rewrites))
+        answer_for or default, critique="- How to serve this user: say what the user likes", rewrite=rewrite, **roles))
 
 
 def right_metric(sample, answer):
@@ -35,67 +42,149 @@ def right_metric(sample, answer):
 def labelled(memory):
     memory.episodes.add([
         Interaction(user_id="alice", query=f"question {n} about hiking", ground_truth="RIGHT", timestamp=100.0 + n)
-        for n in range(6)
+        for n in range(14)
     ])
     return memory
 
 
-def run(memory, model, context, metric=right_metric, checkpointer=None, thread="opt", **inputs):
-    graph = build_optimizer_graph(Resources(memory=memory, agent_model=model, metric=metric)).compile(
+def run(memory, model, context, scorer=right_metric, checkpointer=None, thread="opt", **settings):
+    settings.setdefault("operators", ["section"])
+    settings.setdefault("candidates", 1)
+    graph = build_optimizer_graph(Resources(memory=memory, agent_model=model, metric=scorer)).compile(
         checkpointer=checkpointer or InMemorySaver())
-    return graph.invoke(inputs, {"configurable": {"thread_id": thread}}, context=context)
+    return graph.invoke(settings, {"configurable": {"thread_id": thread}}, context=context)
 
 
 def test_loss_falls_and_the_better_persona_is_kept(labelled, context_for):
-    out = run(labelled, scripted(["A GOOD persona for alice."]), context_for("alice"))
+    out = run(labelled, scripted(), context_for("alice"))
     assert (out["initial_loss"], out["best_loss"]) == (1.0, 0.0)
     assert [p["outcome"] for p in out["loss_curve"]] == ["baseline", "accepted"]
-    assert out["loss_curve"][0]["batch_loss"] == 1.0 and out["loss_curve"][0]["holdout_loss"] == 1.0
+    assert out["loss_curve"][0]["batch_loss"] == 1.0 and out["loss_curve"][0]["validation_loss"] == 1.0
     assert (out["accepted"], out["rejected"], out["stop_reason"]) == (1, 0, "no_failures")
     stored = labelled.personas.latest("alice")
     assert (stored.version, stored.source, stored.parent, stored.loss, out["final_version"]) == (2, "optimizer", 1, 0.0, 2)
-    rules = lookup_rules_text(labelled.personas.get("alice", 1).text)
-    assert stored.text.startswith("A GOOD persona for alice.") and rules and stored.text.endswith(rules)
-    assert stored.critique == "- mention what the user likes"
-    # 5 samples x 1 call, twice, plus critique and rewrite
-    assert out["model_calls"] == 12
+    assert stored.extra["operator"] == "section" and stored.critique.startswith("- How to serve")
+    assert section(stored.text, "What you know about this user") == GOOD_LINES  # only that section changed
+    assert section(stored.text, LOOKUPS) == section(labelled.personas.get("alice", 1).text, LOOKUPS)
+    # what the critique saw and what selection judged on are in the output
+    assert len(out["reflection"]) == 3 and len(out["selection"]) == 3 + 8
+    [candidate] = out["pool"]
+    assert (candidate["operator"], candidate["wins"], candidate["losses"], candidate["accepted"]) == ("section", 11, 0, True)
+    assert candidate["change"] > 0 and out["loss_curve"][1]["change"] == candidate["change"]
+    # 11 samples x 1 call, twice, plus the critique and the section rewrite
+    assert out["model_calls"] == 11 + 1 + 1 + 11
 
 
-def test_worse_candidate_is_rejected_and_stored_persona_unchanged(labelled, context_for):
-    labelled.personas.save("alice", "A GOOD persona already.", source="manual")
-    out = run(labelled, scripted(["a bad persona"]), context_for("alice"),
-              metric=lambda s, a: (0.0 if a == "RIGHT" else 1.0, a) if s["id"] != "never" else None,
+def test_a_candidate_that_wins_on_the_batch_but_loses_on_validation_is_rejected(labelled, context_for):
+    labelled.personas.save("alice", "A persona that knows the older questions.", source="manual")
+    batch = {f"question {n} about hiking" for n in range(11, 14)}
+
+    def answer_for(system, messages):
+        on_batch = messages[-1].content in batch
+        if "BATCH-ONLY" in persona_of(system):
+            return "RIGHT" if on_batch else "WRONG"
+        return "WRONG" if on_batch else "RIGHT"
+
+    out = run(labelled, scripted("- BATCH-ONLY: answer the latest questions", answer_for), context_for("alice"),
               max_iters=1)
-    # every sample already right: nothing to improve, no model call for critique/rewrite
-    assert out["stop_reason"] == "no_failures" and out["model_calls"] == 5
+    [candidate] = out["pool"]
+    assert candidate["batch_improvement"] == 1.0 and candidate["validation_improvement"] == -1.0
+    assert (candidate["wins"], candidate["losses"], candidate["passes"], candidate["accepted"]) == (3, 8, False, False)
+    assert out["accepted"] == 0 and out["final_version"] == 1
+    assert labelled.personas.latest("alice").text == "A persona that knows the older questions."
 
+
+def test_the_critique_sees_only_the_batch_misses_worst_first(labelled, context_for):
+    model = scripted()
+    run(labelled, model, context_for("alice"), max_iters=1)
+    [critique] = [c for c in model.calls if c["messages"][0].content.startswith(prompts.CRITIQUE_INSTRUCTION[:40])]
+    requests = [line for line in critique["messages"][1].content.splitlines() if ". Request: " in line]
+    assert [r.split("Request: ")[1] for r in requests] == [f"question {n} about hiking" for n in (11, 12, 13)]
+
+
+def test_the_pool_keeps_the_current_persona_when_every_candidate_is_worse(labelled, context_for):
     half = lambda s, a: Score(0.5 if a == "RIGHT" else 1.0, a)  # noqa: E731
-    out = run(labelled, scripted(["a bad persona"]), context_for("alice"), metric=half, thread="o2", max_iters=1)
+    labelled.personas.save("alice", "A GOOD persona already.", source="manual")
+    edits = [{"action": "replace", "section": "(opening)", "line": "A GOOD persona already.", "text": "A worse one."}]
+    out = run(labelled, scripted("- worse lines", edits=edits), context_for("alice"), scorer=half,
+              operators=["edit", "section"], candidates=2, max_iters=1)
+    assert [c["operator"] for c in out["pool"]] == ["edit", "section"]
+    assert all(c["improvement"] == -0.5 and not c["accepted"] for c in out["pool"])
     assert [p["outcome"] for p in out["loss_curve"]] == ["baseline", "rejected"]
-    assert out["rejected_candidates"][0]["loss"] == 1.0 and out["rejected_candidates"][0]["persona"].startswith("a bad")
-    assert (out["best_loss"], out["stop_reason"], out["final_version"]) == (0.5, "max_iters", 1)
+    assert (out["best_loss"], out["stop_reason"], out["final_version"], out["rejected"]) == (0.5, "max_iters", 1, 2)
     assert [v.text for v in labelled.personas.history("alice")] == ["A GOOD persona already."]
 
 
+def test_the_best_of_several_candidates_is_accepted(labelled, context_for):
+    def answer_for(system, messages):
+        persona = persona_of(system)
+        n = int(messages[-1].content.split()[1])
+        if "GOOD" in persona:
+            return "RIGHT"
+        if "PARTLY" in persona:
+            return "RIGHT" if n % 2 else "WRONG"
+        return "WRONG"
+
+    edits = [{"action": "add", "section": "How to serve this user", "text": "PARTLY right"}]
+    out = run(labelled, scripted(GOOD_LINES, answer_for, edits=edits), context_for("alice"),
+              operators=["edit", "section"], candidates=2, max_iters=1)
+    edit, rewrite = out["pool"]
+    assert edit["passes"] and rewrite["passes"] and rewrite["improvement"] > edit["improvement"]
+    assert (edit["accepted"], rewrite["accepted"]) == (False, True)
+    assert out["loss_curve"][1]["operator"] == "section" and out["accepted"] == 1
+
+
 def test_plateau_stops_after_patience(labelled, context_for):
-    out = run(labelled, scripted(["still bad"]), context_for("alice"), max_iters=10, patience=2)
+    out = run(labelled, scripted("- still bad"), context_for("alice"), max_iters=10, patience=2)
     assert [p["outcome"] for p in out["loss_curve"]] == ["baseline", "rejected", "rejected"]
     assert out["stop_reason"] == "plateau" and out["rejected"] == 2
 
 
+def test_an_iteration_without_candidates_counts_toward_patience(labelled, context_for):
+    out = run(labelled, scripted(), context_for("alice"), operators=["edit"], max_iters=5, patience=2)
+    assert [p["outcome"] for p in out["loss_curve"]] == ["baseline", "no candidate", "no candidate"]
+    assert out["stop_reason"] == "plateau" and out["pool"] == []
+
+
 def test_budget_stops_the_run(labelled, context_for):
-    out = run(labelled, scripted(["still bad"]), context_for("alice"), max_iters=10, patience=10, max_calls=15)
-    # baseline 5 calls; one iteration 7 more = 12; another would pass 15
-    assert out["stop_reason"] == "budget" and out["model_calls"] == 12 and len(out["loss_curve"]) == 2
+    out = run(labelled, scripted("- still bad"), context_for("alice"), max_iters=10, patience=10, max_calls=30)
+    # baseline 11 calls; an iteration 13 more = 24; another (14) would pass 30
+    assert out["stop_reason"] == "budget" and out["model_calls"] == 24 and len(out["loss_curve"]) == 2
 
 
-def test_rewrite_keeps_tool_rules_and_respects_the_length_bound(labelled, context_for):
-    long_body = "You are alice's assistant. GOOD\n" + "\n".join(f"- fact number {n} about alice" for n in range(200))
-    out = run(labelled, scripted([long_body]), context_for("alice"), max_persona_chars=800)
+def test_candidates_keep_the_lookup_rules_and_the_length_bound(labelled, context_for):
+    long_lines = "\n".join(f"- GOOD fact number {n} about alice" for n in range(200))
+    out = run(labelled, scripted(long_lines), context_for("alice"), max_persona_chars=900)
     stored = labelled.personas.latest("alice").text
-    assert out["accepted"] == 1 and len(stored) <= 800
-    rules = lookup_rules_text(labelled.personas.get("alice", 1).text)
-    assert stored.endswith(rules) and stored.count(rules) == 1
+    assert out["accepted"] == 1 and len(stored) <= 900
+    assert section(stored, LOOKUPS) == section(labelled.personas.get("alice", 1).text, LOOKUPS)
+
+
+def test_the_continuous_loss_orders_two_personas_that_give_the_same_answer(memory, context_for):
+    options = ["museum", "beach", "mall"]
+    memory.episodes.add([
+        Interaction(user_id="alice", query=f"Trip {n}?", options=options, ground_truth="museum", timestamp=10.0 + n)
+        for n in range(4)])
+
+    def answer_for(system, messages):  # both personas pick the museum; the better one more surely
+        sure = "SURE" in persona_of(system)
+        return distribution_reply({"A": 0.9, "B": 0.05, "C": 0.05} if sure else {"A": 0.5, "B": 0.3, "C": 0.2})
+
+    out = run(memory, scripted("- SURE: culture first", answer_for), context_for("alice"), scorer=None,
+              batch_size=2, validation_size=2, max_iters=1)
+    assert out["metric"] == "closed"
+    assert out["initial_loss"] == pytest.approx(0.5) and out["best_loss"] == pytest.approx(0.1)
+    assert out["accepted"] == 1  # the top answer never changed, the loss still fell
+
+
+def test_rating_samples_use_the_expected_error(memory, context_for):
+    scale = {"low": 0.5, "high": 5.0, "step": 0.5}
+    memory.episodes.add([Interaction(user_id="alice", query=f"Rate film {n}", scale=scale, ground_truth="2",
+                                     timestamp=10.0 + n) for n in range(3)])
+    reply = distribution_reply({"2": 0.5, "3": 0.5})
+    out = run(memory, scripted(answer_for=lambda s, m: reply), context_for("alice"), scorer=None,
+              batch_size=1, validation_size=2, max_iters=0)
+    assert out["metric"] == "closed" and out["initial_loss"] == pytest.approx(0.5)
 
 
 def test_simulations_never_retrieve_the_answer(memory, context_for):
@@ -112,10 +201,11 @@ def test_simulations_never_retrieve_the_answer(memory, context_for):
         captured.append((messages[-1].content, system))
         return "WRONG"
 
-    graph = build_optimizer_graph(Resources(memory=memory, agent_model=scripted(["x"], answer_for), metric=right_metric))
+    graph = build_optimizer_graph(Resources(memory=memory, agent_model=scripted(answer_for=answer_for), metric=right_metric))
     final = graph.compile(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "leak"}}
-    final.invoke({"batch_size": 2, "holdout_size": 0, "max_iters": 1}, config, context=context_for("alice"))
+    final.invoke({"batch_size": 2, "validation_size": 0, "max_iters": 1, "operators": ["section"]}, config,
+                 context=context_for("alice"))
     sims = final.get_state(config).values["simulations"]
     secret_sim = next(s for s in sims if s["ground_truth"] == "ZEBRA-SECRET-42")
     seen = repr(secret_sim["retrieved"]) + repr(secret_sim["tool_outputs"])
@@ -128,12 +218,32 @@ def test_simulations_never_retrieve_the_answer(memory, context_for):
     assert memory.episodes.count("alice") == 3  # simulations wrote nothing
 
 
+def test_evidence_and_examples_come_only_from_before_the_judged_samples(memory, context_for):
+    memory.episodes.add(
+        [Interaction(user_id="alice", query=f"old pick {n}", options=["tea", "coffee"], ground_truth="tea",
+                     timestamp=float(n)) for n in range(4)]
+        + [Interaction(user_id="alice", query=f"judged pick {n}", options=["tea", "JUDGED-SECRET"],
+                       ground_truth="JUDGED-SECRET", timestamp=10.0 + n) for n in range(3)])
+    seen = []
+
+    def answer_for(system, messages):
+        seen.append(persona_of(system))
+        return distribution_reply({"A": 0.5, "B": 0.5})
+
+    run(memory, scripted(answer_for=answer_for), context_for("alice"), scorer=None, batch_size=2,
+        validation_size=1, operators=["evidence", "examples"], candidates=2, max_iters=1)
+    candidates = [p for p in seen if "## Evidence" in p or "## Examples" in p]
+    assert any("## Evidence from this user's history" in p and 'Chose "tea"' in p for p in candidates)
+    assert any("## Examples of this user's past choices" in p and "old pick" in p for p in candidates)
+    assert all("JUDGED-SECRET" not in p for p in candidates)
+
+
 def test_resume_after_an_exception_mid_run(labelled, context_for):
     crash = {"armed": True}
-    inner = scripted(["A GOOD persona."])
+    inner = scripted(edits=[{"action": "add", "section": "How to serve this user", "text": "Be brief."}])
 
     def flaky(messages, kwargs):
-        if crash["armed"] and messages[0].content.startswith(prompts.REWRITE_INSTRUCTION[:30]):
+        if crash["armed"] and messages[0].content.startswith(prompts.SECTION_INSTRUCTION[:20]):
             raise RuntimeError("model server went away")
         return inner.script(messages, kwargs)
 
@@ -141,16 +251,18 @@ def test_resume_after_an_exception_mid_run(labelled, context_for):
     saver = InMemorySaver()
     graph = build_optimizer_graph(Resources(memory=labelled, agent_model=model, metric=right_metric)).compile(checkpointer=saver)
     config = {"configurable": {"thread_id": "resume"}}
+    settings = {"operators": ["edit", "section"], "candidates": 2}
     with pytest.raises(RuntimeError, match="went away"):
-        graph.invoke({}, config, context=context_for("alice"))
-    assert graph.get_state(config).next == ("rewrite",)
+        graph.invoke(settings, config, context=context_for("alice"))
+    assert graph.get_state(config).next == ("propose",)
     assert [v.version for v in labelled.personas.history("alice")] == [1]  # nothing half-written
     calls_before = len(model.calls)
     crash["armed"] = False
     out = graph.invoke(None, config, context=context_for("alice"))
     assert out["accepted"] == 1 and labelled.personas.latest("alice").version == 2
-    # resumed from rewrite: the baseline simulations and the critique did not run again
-    assert len(model.calls) - calls_before == 1 + 5
+    # resumed at propose: the baseline and the critique did not run again; the edit and the
+    # section rewrite did, then both candidates' 11 simulations
+    assert len(model.calls) - calls_before == 2 + 2 * 11
     assert [r["status"] for r in labelled.runs.history("alice")] == ["finished"]
 
 
@@ -158,11 +270,13 @@ def test_a_persona_changed_during_the_run_is_not_overwritten(labelled, context_f
     from personaagent.errors import PersonaConflict
 
     def answer_for(system, messages):
-        if labelled.personas.latest("alice").version == 1 and "GOOD" in system:
+        if labelled.personas.latest("alice").version == 1 and "GOOD" in persona_of(system):
             labelled.personas.save("alice", "edited by hand meanwhile", source="manual")
-        return "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG"
+        return "RIGHT" if "GOOD" in persona_of(system) else "WRONG"
 
-    out = run(labelled, scripted(["GOOD"], answer_for), context_for("alice"))
+    edits = [{"action": "add", "section": "How to serve this user", "text": "Be brief."}]
+    out = run(labelled, scripted(answer_for=answer_for, edits=edits), context_for("alice"), operators=["edit", "section"],
+              candidates=2)
     assert out["stop_reason"] == "conflict" and [p["outcome"] for p in out["loss_curve"]] == ["baseline", "conflict"]
     assert (out["accepted"], out["final_version"]) == (0, 1)
     assert labelled.personas.latest("alice").text == "edited by hand meanwhile"
@@ -183,14 +297,19 @@ def test_rollback_creates_a_new_version_with_the_old_text(labelled):
     assert len(labelled.personas.history("alice")) == 3
 
 
-def test_no_labelled_interactions_is_a_clear_error(memory, context_for):
+def test_no_labelled_interactions_or_bad_settings_are_clear_errors(memory, labelled, context_for):
     with pytest.raises(PersonaAgentError, match="no labelled interactions"):
-        run(memory, scripted(["x"]), context_for("alice"))
+        run(memory, scripted(), context_for("bob"))
+    with pytest.raises(PersonaAgentError, match="batch_size"):
+        run(labelled, scripted(), context_for("alice"), batch_size=0)
+    with pytest.raises(PersonaAgentError, match="operators"):
+        run(labelled, scripted(), context_for("alice"), operators=["telepathy"])
 
 
-def test_auto_metric_picks_label_and_rating(memory, context_for):
+def test_auto_metric_picks_closed_label_and_rating(memory, context_for):
     from personaagent.metrics import choose_metric, label_match, rating_error
 
+    assert choose_metric("auto", [{"query": "q", "ground_truth": "a", "options": ["a", "b"]}]) == "closed"
     assert choose_metric("auto", [{"query": "q", "ground_truth": "4.5"}, {"query": "q", "ground_truth": "3"}]) == "rating"
     assert choose_metric("auto", [{"query": "q", "ground_truth": "Blade Runner 2049"}]) == "label"
     assert choose_metric("auto", [{"query": "q", "ground_truth": "a long free text answer " * 3}]) == "judge"

@@ -100,7 +100,7 @@ def optimized(cluster):
     ]
     opt_thread = alice.threads.create()
     run = alice.runs.create(opt_thread["thread_id"], "optimizer",
-                            input={"batch_size": 3, "holdout_size": 1, "max_iters": 2}, context={"user_id": "alice"})
+                            input={"batch_size": 3, "validation_size": 1, "max_iters": 2}, context={"user_id": "alice"})
     summary = alice.runs.join(opt_thread["thread_id"], run["run_id"])
     return {"answers": answers, "summary": summary, "thread": thread, "opt_thread": opt_thread, "run": run}
 

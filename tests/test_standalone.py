@@ -4,7 +4,7 @@ import pytest
 from langchain_core.prompts import ChatPromptTemplate
 
 from personaagent import OptimizedPersona, PersonaAgentError, optimize_persona
-from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel
+from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 SAMPLES = [{"query": f"Trip {n}: beach or museum?", "ground_truth": "museum"} for n in range(4)]
 
@@ -20,31 +20,34 @@ def contains_truth(sample, answer):
 
 
 def optimizer_model(*rewrites):
-    replies = []
-    for text in rewrites:
-        replies += ["- The user prefers culture to sun.", text]
-    return ScriptedChatModel(script=replies)
+    """The optimizer's own model: a fixed critique, then the section rewrites in order."""
+    return ScriptedChatModel(script=persona_agent_script("unused", critique="- (opening): the user prefers culture to sun.",
+                                                         rewrite=list(rewrites)))
+
+
+SECTION_ONLY = {"validation_size": 1, "operators": ["section"], "candidates": 1}
 
 
 def test_a_persona_for_your_own_agent_improves_and_keeps_no_tool_rules():
     model = optimizer_model("You help a traveller who prefers a museum to a beach.")
     result = optimize_persona("You are a travel assistant.", SAMPLES, my_agent, contains_truth, model,
-                              holdout_size=1, embedder=HashEmbeddingFunction())
+                              settings=SECTION_ONLY, embedder=HashEmbeddingFunction())
     assert isinstance(result, OptimizedPersona) and result.improved
-    assert result.persona == "You help a traveller who prefers a museum to a beach."
+    assert result.persona == "- You help a traveller who prefers a museum to a beach."
     assert "## Lookups" not in result.persona
     curve = result.summary["loss_curve"]
     assert [p["outcome"] for p in curve] == ["baseline", "accepted"]
-    assert (curve[0]["loss"], curve[1]["loss"], curve[0]["holdout_loss"]) == (1.0, 0.0, 1.0)
-    # the critique saw the hook's feedback, and the held-out sample stayed out of it
-    critique_input = model.calls[0]["messages"][1].content
-    assert "said beach, the user wanted museum" in critique_input and "Trip 0" not in critique_input
+    assert (curve[0]["loss"], curve[1]["loss"], curve[0]["validation_loss"]) == (1.0, 0.0, 1.0)
+    # the critique saw the hook's feedback, and the validation sample stayed out of it
+    critique_input = next(c for c in model.calls if "Misses, worst first" in c["messages"][1].content)
+    text = critique_input["messages"][1].content
+    assert "said beach, the user wanted museum" in text and "Trip 0" not in text
 
 
 def test_a_worse_rewrite_leaves_the_given_persona():
     model = optimizer_model("You like sunshine.")
     result = optimize_persona("You are a travel assistant.", SAMPLES, my_agent, contains_truth, model,
-                              max_iters=1, embedder=HashEmbeddingFunction())
+                              settings={**SECTION_ONLY, "max_iters": 1}, embedder=HashEmbeddingFunction())
     assert not result.improved and result.persona == "You are a travel assistant."
     assert result.summary["stop_reason"] == "max_iters" and result.summary["rejected"] == 1
 
@@ -54,18 +57,20 @@ def test_a_runnable_agent_gets_persona_and_query():
     chain = ChatPromptTemplate.from_messages([("system", "{persona}"), ("human", "{query}")]) | ScriptedChatModel(
         script=lambda messages, kw: seen.append(messages) or my_agent(messages[0].content, messages[1].content))
     result = optimize_persona("Travel help.", SAMPLES[:2], chain, contains_truth,
-                              optimizer_model("This traveller always picks the museum."), embedder=HashEmbeddingFunction())
+                              optimizer_model("This traveller always picks the museum."),
+                              settings={"operators": ["section"], "candidates": 1}, embedder=HashEmbeddingFunction())
     assert result.improved and seen[0][0].content == "Travel help." and seen[0][1].content.startswith("Trip")
 
 
-@pytest.mark.parametrize("persona, samples, metric, holdout, message", [
-    ("", SAMPLES, contains_truth, 0, "persona to optimize is empty"),
-    ("p", [{"query": "q"}], contains_truth, 0, "interaction 1 has no ground_truth"),
-    ("p", SAMPLES, contains_truth, 4, "more interactions (4) than held-out ones (4)"),
-    ("p", SAMPLES, lambda s, a: 0.5, 0, "must return (score, feedback)"),
-    ("p", SAMPLES, lambda s, a: (3, "x"), 0, "score must lie in [0, 1]"),
+@pytest.mark.parametrize("persona, samples, metric, settings, message", [
+    ("", SAMPLES, contains_truth, {}, "persona to optimize is empty"),
+    ("p", [{"query": "q"}], contains_truth, {}, "interaction 1 has no ground_truth"),
+    ("p", [], contains_truth, {}, "at least one labelled interaction"),
+    ("p", SAMPLES, contains_truth, {"batch_size": 0}, "invalid optimizer settings: batch_size"),
+    ("p", SAMPLES, lambda s, a: 0.5, {}, "must return (score, feedback)"),
+    ("p", SAMPLES, lambda s, a: (3, "x"), {}, "score must lie in [0, 1]"),
 ])
-def test_bad_input_is_named(persona, samples, metric, holdout, message):
+def test_bad_input_is_named(persona, samples, metric, settings, message):
     with pytest.raises(PersonaAgentError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        optimize_persona(persona, samples, my_agent, metric, optimizer_model("x"), holdout_size=holdout,
+        optimize_persona(persona, samples, my_agent, metric, optimizer_model("x"), settings=settings,
                          embedder=HashEmbeddingFunction())

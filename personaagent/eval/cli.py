@@ -13,6 +13,7 @@ DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))
 
 def cmd_eval(args) -> int:
     from ..cli import context_of
+    from ..settings import OptimizerSettings
     from .ladder import RUNGS, LadderSettings
     from .run import run_eval
 
@@ -44,15 +45,19 @@ def cmd_eval(args) -> int:
     unknown = set(rungs) - set(RUNGS)
     if unknown:
         raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
-    settings = LadderSettings(batch_size=args.batch_size, holdout_size=args.holdout, max_iters=args.iters, rungs=rungs,
-                              calibration_users=args.calibrate)
+    optimizer = OptimizerSettings.of(batch_size=args.batch_size, validation_size=args.validation,
+                                     candidates=args.candidates, max_iters=args.iters, margin=args.margin,
+                                     operators=args.operators.split(",") if args.operators else None)
+    settings = LadderSettings(optimizer=optimizer, rungs=rungs, calibration_users=args.calibrate)
     context = context_of(args)
     endpoint = context.agent_model()
     model = f"{endpoint.model or 'default'} at {endpoint.base_url}" if endpoint.is_remote else \
         "embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, CPU)"
     meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": model,
-            "settings": f"seed {args.seed}, batch {args.batch_size}, held-out {args.holdout}, iterations ≤ {args.iters}, "
-            f"concurrency {args.concurrency}, {args.calibrate} users answered under every option rotation"}
+            "settings": f"seed {args.seed}; optimizer: batch {optimizer.batch_size}, validation {optimizer.validation_size}, "
+            f"{optimizer.candidates} candidates per iteration from {', '.join(optimizer.operators)}, margin "
+            f"{optimizer.margin}, iterations ≤ {optimizer.max_iters}; concurrency {args.concurrency}; "
+            f"{args.calibrate} users answered under every option rotation"}
     from ..resources import Resources
 
     out = Path(args.out or Path("results") / args.dataset)
@@ -64,10 +69,11 @@ def cmd_eval(args) -> int:
 
 def add_eval_command(sub) -> None:
     ev = sub.add_parser("eval", help="the ablation ladder on MovieLens, PrefEval or LaMP-format data",
-                        description="Answer each user's test items four ways (non-personalized, memory only, "
-                        "persona, full with test-time alignment) with the same model; write report.json, "
-                        "report.md and PNG plots to --out. Finished users are cached there, so an interrupted "
-                        "run resumes.")
+                        description="Answer each user's test items five ways (non-personalized, memory only, "
+                        "persona, persona with computed evidence, full with test-time alignment) with the same "
+                        "model; write report.json, report.md and PNG plots to --out. Each user's answers are "
+                        "recorded there (OUT/users, no dataset content), so an interrupted run resumes, on this "
+                        "machine or another, and unchanged rungs are reused.")
     ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp"])
     ev.add_argument("--data", help=f"dataset folder (default: {DEFAULT_DATA}/<dataset folder>)")
     ev.add_argument("--out", help="results folder (default: results/<dataset>)")
@@ -82,14 +88,18 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--task", help="LaMP: task name, if the outputs file does not say")
     ev.add_argument("--limit", type=int, help="LaMP: first N questions only")
     ev.add_argument("--seed", type=int, default=0, help="sampling and option-shuffling seed (default 0)")
-    ev.add_argument("--batch-size", type=int, default=3, help="alignment batch N (default 3)")
-    ev.add_argument("--holdout", type=int, default=2, help="held-out labelled interactions (default 2)")
-    ev.add_argument("--iters", type=int, default=2, help="optimizer iterations at most (default 2)")
+    ev.add_argument("--batch-size", type=int, help="optimizer: the batch N the critique reflects on (default 3)")
+    ev.add_argument("--validation", type=int, help="optimizer: labelled interactions before the batch that "
+                    "candidates are also judged on (default 8)")
+    ev.add_argument("--candidates", type=int, help="optimizer: candidates per iteration (default 2)")
+    ev.add_argument("--operators", help="optimizer: comma-separated edit operators (default evidence,edit,examples,section)")
+    ev.add_argument("--margin", type=float, help="optimizer: minimum mean loss improvement to accept (default 0.01)")
+    ev.add_argument("--iters", type=int, help="optimizer: iterations at most (default 2)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
     ev.add_argument("--calibrate", type=int, default=20, metavar="N",
                     help="option questions: the first N users also answer under every rotation of the options, "
                     "to estimate each rung's letter prior (default 20)")
-    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,full")
+    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,evidence,full")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")
     ev.set_defaults(func=cmd_eval)

@@ -3,7 +3,9 @@
 non_personalized  no memory, no persona: the bare model
 memory_only       the agent graph (retrieval + lookups) under a fixed generic persona
 persona           the agent graph under the user's persona built from their profile
-full              the same after test-time alignment (the optimizer) on the user's history
+evidence          the same persona plus the evidence section computed from all of the user's history
+                  (an ablation: what code-computed figures add without any optimization)
+full              the agent graph after test-time alignment (the optimizer) of the profile persona
 
 Every agent-graph answer is produced with ``record=False`` and ``as_of`` = the item's time, so no
 test item is written to memory or retrieved. Items with options or a rating scale are answered in
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -24,23 +26,23 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from .. import prompts
 from ..answers import AnswerSpec, decode, rotations
 from ..context import Context
+from ..evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
 from ..optimize import run_optimizer
-from ..persona import generic_persona
+from ..persona import generic_persona, replace_section
 from ..resources import Resources
+from ..settings import OptimizerSettings
 from .types import EvalItem, EvalUser
 
-RUNGS = ("non_personalized", "memory_only", "persona", "full")
+RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "full")
 LADDER_VERSION = 2  # bump when a change to the code alters the answers a rung gives
-SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "accepted", "rejected", "model_calls", "tokens",
+SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "pool", "accepted", "rejected", "model_calls", "tokens",
                 "stop_reason", "final_version", "metric")
 
 
 @dataclass
 class LadderSettings:
-    batch_size: int = 3
-    holdout_size: int = 2
-    max_iters: int = 2
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     rungs: tuple[str, ...] = RUNGS
     # the first this many users also answer their option items under every rotation of the options,
     # from which each rung's letter prior is estimated
@@ -52,8 +54,9 @@ class LadderSettings:
                                  "prompts": [prompts.GENERIC_ASSISTANT, prompts.GENERIC_PERSONA,
                                              prompts.INITIAL_PERSONA, prompts.PROFILE_INSTRUCTION]}
         if rung == "full":
-            parts["optimizer"] = {k: v for k, v in asdict(self).items() if k not in ("rungs", "calibration_users")}
-            parts["optimizer_prompts"] = [prompts.CRITIQUE_INSTRUCTION, prompts.REWRITE_INSTRUCTION]
+            parts["optimizer"] = self.optimizer.model_dump()
+            parts["optimizer_prompts"] = [prompts.CRITIQUE_INSTRUCTION, prompts.EDIT_INSTRUCTION,
+                                          prompts.SECTION_INSTRUCTION]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -145,7 +148,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         run("non_personalized", answerer.bare)
     if "memory_only" in todo:
         run("memory_only", lambda item, options: answerer.agent(item, options, generic_persona()))
-    if {"persona", "full"} & set(todo):
+    if {"persona", "evidence", "full"} & set(todo):
         stage("profile")
         began = time.monotonic()
         try:
@@ -156,14 +159,17 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         initial = memory.current_persona(user.user_id)
         if "persona" in todo:
             run("persona", lambda item, options: answerer.agent(item, options, None))
+    if "evidence" in todo:
+        body = evidence_section(user.history)
+        with_evidence = replace_section(memory.current_persona(user.user_id).text, EVIDENCE, body) if body else None
+        run("evidence", lambda item, options: answerer.agent(item, options, with_evidence))
     if "full" in todo:
         stage("aligning")
         began = time.monotonic()
-        summary = run_optimizer(context, resources, {
-            "batch_size": settings.batch_size, "holdout_size": settings.holdout_size,
-            "max_iters": settings.max_iters, "metric": user.metric})
+        summary = run_optimizer(context, resources, settings.optimizer)
         record["optimization"] = {k: summary[k] for k in SUMMARY_KEYS if k in summary} | {
-            "seconds": round(time.monotonic() - began, 1)}
+            "seconds": round(time.monotonic() - began, 1), "reflection_samples": len(summary.get("reflection", [])),
+            "selection_samples": len(summary.get("selection", []))}
         if summary["final_version"] == initial.version and "persona" in record["rungs"]:
             # nothing accepted: the persona is the one the persona rung used (same answers at
             # temperature 0), so those answers stand rather than spending the calls again

@@ -1,12 +1,15 @@
 """The optimizer graph: test-time persona alignment.
 
-    START → load_batch ─(Send, one per sample)→ simulate → compare → decide ─→ finish → END
-                                                  ↑                     │
-                                                  └── rewrite ← critique ┘
+    START → load_batch ─(Send, one per sample and persona)→ simulate → compare → select ─→ finish → END
+                                                              ↑                     │
+                                                              └── propose ← critique ┘
 
 ``simulate`` is a subgraph holding the whole agent graph (drawn with ``xray``): each sample is
-re-answered under the round's persona with no memory writes and retrieval restricted to memories
-older than that sample. ``builder``/``graph`` follow the agent module's convention.
+re-answered under a persona with no memory writes and retrieval restricted to memories older than
+that sample. The baseline simulates the current persona on the batch and the validation window;
+each iteration critiques the batch's misses, proposes candidates from several edit operators and
+simulates each on the same samples; ``select`` keeps the best by a paired test. The input is
+``settings.OptimizerSettings``. ``builder``/``graph`` follow the agent module's convention.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from ..context import Context
 from ..nodes import optimizer as nodes
 from ..resources import Resources
 from .agent import build_agent_graph
+from ..settings import OptimizerSettings
 from .state import (
-    OptimizerInput,
     OptimizerOutput,
     OptimizerState,
     SimulationInput,
@@ -50,22 +53,22 @@ def build_optimizer_graph(
     ``{"simulations": [...]}`` (see ``personaagent.standalone``)."""
     resources = resources or Resources()
     bind = lambda fn: partial(fn, resources=resources)  # noqa: E731
-    builder = StateGraph(OptimizerState, context_schema=Context, input_schema=OptimizerInput,
+    builder = StateGraph(OptimizerState, context_schema=Context, input_schema=OptimizerSettings,
                          output_schema=OptimizerOutput)
     builder.add_node("load_batch", bind(nodes.load_batch))
     builder.add_node("simulate", simulate or build_simulation_graph(resources).compile())
     builder.add_node("compare", bind(nodes.compare), retry_policy=resources.retry)
-    builder.add_node("decide", bind(nodes.decide))
+    builder.add_node("select", bind(nodes.select))
     builder.add_node("critique", bind(nodes.critique), retry_policy=resources.retry)
-    builder.add_node("rewrite", bind(nodes.rewrite), retry_policy=resources.retry)
+    builder.add_node("propose", bind(nodes.propose), retry_policy=resources.retry)
     builder.add_node("finish", bind(nodes.finish))
     builder.add_edge(START, "load_batch")
     builder.add_conditional_edges("load_batch", nodes.fan_out, ["simulate"])
     builder.add_edge("simulate", "compare")
-    builder.add_edge("compare", "decide")
-    builder.add_conditional_edges("decide", nodes.route_after_decide, ["critique", "finish"])
-    builder.add_edge("critique", "rewrite")
-    builder.add_conditional_edges("rewrite", nodes.route_after_rewrite, ["simulate", "compare"])
+    builder.add_edge("compare", "select")
+    builder.add_conditional_edges("select", nodes.route_after_select, ["critique", "finish"])
+    builder.add_edge("critique", "propose")
+    builder.add_conditional_edges("propose", nodes.route_after_propose, ["simulate", "select"])
     builder.add_edge("finish", END)
     return builder
 

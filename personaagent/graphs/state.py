@@ -58,25 +58,16 @@ class SimulationState(SimulationInput, OutputState, total=False):
     sources: dict[str, str]
 
 
-class OptimizerInput(TypedDict, total=False):
-    batch_size: int  # N: the user's latest labelled interactions to align on (default 3)
-    holdout_size: int  # labelled interactions just before the batch, used for acceptance (default 2)
-    max_iters: int  # critique/rewrite iterations at most (default 3)
-    patience: int  # stop after this many iterations in a row without improvement (default 2)
-    min_delta: float  # a candidate must lower the loss by at least this much (default 0.01)
-    max_calls: int | None  # model-call budget for the whole run (default: none)
-    metric: str  # auto | label | rating | judge (default auto)
-    max_persona_chars: int  # length bound of a persona (default 2400)
-    trigger: str  # who started the run: manual | scheduled (shown in the run log)
-
-
 class OptimizerOutput(TypedDict, total=False):
+    settings: dict[str, Any]  # the run's OptimizerSettings, defaults filled in
     initial_loss: float | None
     best_loss: float | None
-    loss_curve: list[dict[str, Any]]
+    loss_curve: list[dict[str, Any]]  # per iteration: losses (all, batch, validation), outcome, operator
+    pool: list[dict[str, Any]]  # every candidate: operator, paired result against the current persona, size
+    reflection: list[str]  # ids of the samples the critique saw (the batch)
+    selection: list[str]  # ids of the samples candidates were judged on (validation window + batch)
     accepted: int
     rejected: int
-    rejected_candidates: list[dict[str, Any]]
     model_calls: Annotated[int, operator.add]
     tokens: Annotated[int, operator.add]
     stop_reason: str
@@ -84,16 +75,29 @@ class OptimizerOutput(TypedDict, total=False):
     metric: str
 
 
-class OptimizerState(OptimizerInput, OptimizerOutput, total=False):
+class OptimizerState(OptimizerOutput, total=False):
+    # the input (``settings.OptimizerSettings``'s fields) arrives as channels of the same names
+    batch_size: int
+    validation_size: int
+    candidates: int
+    operators: list[str]
+    margin: float
+    max_iters: int
+    patience: int
+    max_calls: int | None
+    metric: str
+    max_persona_chars: int
+    max_examples: int
+    trigger: str
     run_id: str
-    samples: list[dict[str, Any]]  # batch and held-out interactions, each with its split
+    samples: list[dict[str, Any]]  # the batch and the validation window, each with its split
+    window_start: float  # the oldest sample's time: evidence and examples come from before it
     base_version: int  # the stored persona version this run builds on (its last accepted one)
     best_persona: str
     best_scores: list[dict[str, Any]]
-    candidate: str | None
-    candidate_issue: str | None  # why the rewrite gave no candidate: empty rewrite | truncated rewrite
     critique: str | None
-    round: int  # 0: the stored persona; i: the candidate of iteration i
+    proposals: list[dict[str, Any]]  # this round's candidates: operator, persona, note
+    round: int  # 0: the baseline; i: iteration i
     simulations: Annotated[list[dict[str, Any]], operator.add]
-    scores: list[dict[str, Any]]  # the current round's per-sample losses
+    scores: dict[str, list[dict[str, Any]]]  # this round's per-sample losses per persona ("0": current)
     stale: int  # iterations in a row without an accepted candidate

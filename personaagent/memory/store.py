@@ -114,7 +114,8 @@ class MemoryStore:
             return current
 
     def save_optimized_persona(
-        self, user_id: str, text: str, expected_parent: int, *, loss: float, critique: str, run_marker: str
+        self, user_id: str, text: str, expected_parent: int, *, loss: float, critique: str, run_marker: str,
+        **extra,
     ) -> Version:
         """Store an optimizer's accepted persona, unless the stored persona moved on meanwhile.
 
@@ -133,7 +134,7 @@ class MemoryStore:
                     f"expected v{expected_parent}); the candidate was not stored"
                 )
             return self.personas.save(user_id, text, source="optimizer", parent=expected_parent, loss=loss,
-                                      critique=critique, run_marker=run_marker)
+                                      critique=critique, run_marker=run_marker, **extra)
 
     def rollback_persona(self, user_id: str, to_version: int) -> Version:
         """Make version ``to_version`` current again, as a new version (history is never lost)."""

@@ -1,8 +1,10 @@
-"""Nodes of the optimizer graph: load_batch → simulate (fan-out) → compare → decide ⇄ critique →
-rewrite → simulate … → finish. Each is a small function of (state, runtime)."""
+"""Nodes of the optimizer graph: load_batch → simulate (fan-out) → compare → select ⇄ critique →
+propose → simulate … → finish. Each is a small function of (state, runtime); the edit operators
+live in ``operators`` and the acceptance rule in ``selection``."""
 
 from __future__ import annotations
 
+import difflib
 from functools import partial
 from statistics import fmean
 from typing import Any
@@ -12,64 +14,67 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from .. import prompts
+from .. import operators, prompts, selection
 from ..context import Context
 from ..errors import PersonaAgentError, PersonaConflict
 from ..graphs.state import OptimizerState, SimulationState
 from ..ids import validate_user_id
 from ..metrics import Score, build_metric, choose_metric
-from ..persona import LOOKUPS, remove_section, section
+from ..persona import LOOKUPS, remove_section
+from ..prompts import quote
 from ..resources import Resources
+from ..settings import OptimizerSettings
 from .reason import usage_tokens
 
-DEFAULTS: dict[str, Any] = {
-    "batch_size": 3, "holdout_size": 2, "max_iters": 3, "patience": 2, "min_delta": 0.01,
-    "max_calls": None, "metric": "auto", "max_persona_chars": 2400,
-}
-MAX_FAILURES_SHOWN = 5
+MISS = 0.05  # a sample whose loss is below this is not shown to the critique as a miss
+MAX_MISSES = 5
 MAX_CRITIQUE_CHARS = 1500
+SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "accepted", "rejected", "model_calls", "tokens",
+                "stop_reason", "metric")
 
 
-def setting(state: OptimizerState, key: str) -> Any:
-    value = state.get(key)
-    return DEFAULTS[key] if value is None else value
+def settings_of(state: OptimizerState) -> OptimizerSettings:
+    return OptimizerSettings.of(state["settings"])
 
 
 def load_batch(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    """The user's latest N labelled interactions (the batch) and the H before them (held out)."""
+    """The user's latest N labelled interactions (the batch, for reflection) and the V before them
+    (the validation window: selection judges on both)."""
+    settings = OptimizerSettings.of({k: state.get(k) for k in OptimizerSettings.model_fields})
     user = validate_user_id(Context.of(runtime.context).user_id)
     memory = resources.memory_for(runtime.context)
-    n, h = setting(state, "batch_size"), setting(state, "holdout_size")
-    if n < 1 or h < 0:
-        raise PersonaAgentError(f"batch_size must be ≥ 1 and holdout_size ≥ 0 (got {n}, {h})")
     labelled = memory.episodes.list(user, labelled=True)
     if not labelled:
         raise PersonaAgentError(f"user {user!r} has no labelled interactions (with a ground truth) to optimize on")
-    batch = labelled[-n:]
-    holdout = labelled[-n - h : -n] if h else []
+    n, v = settings.batch_size, settings.validation_size
+    batch, validation = labelled[-n:], labelled[-n - v: -n] if v else []
     samples = [
         {"id": i.id, "query": i.query, "ground_truth": i.ground_truth, "timestamp": i.timestamp, "split": split,
          "options": i.options, "scale": i.scale}
-        for split, items in (("batch", batch), ("holdout", holdout)) for i in items
+        for split, items in (("batch", batch), ("validation", validation)) for i in items
     ]
     persona = memory.current_persona(user)
-    metric = choose_metric(setting(state, "metric"), samples)
-    run_id = memory.runs.start(user, trigger=state.get("trigger") or "manual")
-    return {"run_id": run_id, "samples": samples, "base_version": persona.version, "best_persona": persona.text, "round": 0,
-            "metric": metric, "accepted": 0, "rejected": 0, "stale": 0, "loss_curve": [],
-            "rejected_candidates": [], "candidate": None}
+    run_id = memory.runs.start(user, trigger=settings.trigger)
+    return {"settings": settings.model_dump(), "run_id": run_id, "samples": samples,
+            "window_start": min(s["timestamp"] for s in samples), "base_version": persona.version,
+            "best_persona": persona.text, "round": 0, "metric": choose_metric(settings.metric, samples),
+            "accepted": 0, "rejected": 0, "stale": 0, "loss_curve": [], "proposals": [], "pool": [],
+            "reflection": [s["id"] for s in samples if s["split"] == "batch"], "selection": [s["id"] for s in samples]}
 
 
 def fan_out(state: OptimizerState) -> list[Send]:
-    """One simulation per sample, under this round's persona, seeing only memories older than it."""
-    persona = state["best_persona"] if state["round"] == 0 else state["candidate"]
+    """One simulation per sample and persona of this round (the current persona in the baseline,
+    then each candidate), each seeing only memories older than its sample."""
+    personas = [state["best_persona"]] if state["round"] == 0 else [c["persona"] for c in state["proposals"]]
+    first = 0 if state["round"] == 0 else 1
     return [
         Send("simulate", {
             "messages": [HumanMessage(sample["query"])], "persona_override": persona,
-            "as_of": sample["timestamp"], "record": False, "sample": {**sample, "round": state["round"]},
+            "as_of": sample["timestamp"], "record": False,
             "answer_options": sample.get("options"), "rating_scale": sample.get("scale"),
+            "sample": {**sample, "round": state["round"], "candidate": index},
         })
-        for sample in state["samples"]
+        for index, persona in enumerate(personas, first) for sample in state["samples"]
     ]
 
 
@@ -81,48 +86,56 @@ def record_simulation(state: SimulationState) -> dict:
                              "retrieved": state.get("retrieved", []), "tool_outputs": tool_outputs}]}
 
 
+def _signed_error(sim: dict) -> float | None:
+    if not (sim.get("scale") and sim.get("distribution")):
+        return None
+    return sum(float(k) * p for k, p in sim["distribution"].items()) - float(sim["ground_truth"])
+
+
 def compare(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    """A numeric and a textual loss for each simulation of the current round."""
-    metric = resources.metric or build_metric(state["metric"], lambda: resources.optimizer_model_for(runtime.context),
-                                              resources.retry)
-    sims = sorted((s for s in state["simulations"] if s["round"] == state["round"]), key=lambda s: s["id"])
-    scores, calls = [], 0
+    """A numeric and a textual loss for each simulation of this round, per persona."""
+    metric = resources.metric or build_metric(state["metric"], lambda: resources.optimizer_model_for(runtime.context))
+    sims = sorted((s for s in state["simulations"] if s["round"] == state["round"]), key=lambda s: (s["candidate"], s["id"]))
+    scores: dict[str, list[dict]] = {}
+    calls = 0
     for sim in sims:
         score = metric(sim, sim["answer"])
         if not isinstance(score, Score):
             loss, feedback = score
             score = Score(float(loss), str(feedback))
         calls += score.model_calls
-        scores.append({"id": sim["id"], "split": sim["split"], "query": sim["query"], "answer": sim["answer"],
-                       "ground_truth": sim["ground_truth"], "loss": score.loss, "feedback": score.feedback})
+        scores.setdefault(str(sim["candidate"]), []).append({
+            "id": sim["id"], "split": sim["split"], "query": sim["query"], "options": sim.get("options"),
+            "answer": sim["answer"], "ground_truth": sim["ground_truth"], "loss": score.loss,
+            "feedback": score.feedback, "signed_error": _signed_error(sim),
+            "retrieved": [r["query"] for r in sim.get("retrieved", [])[:2]]})
     return {"scores": scores, "model_calls": calls}
 
 
 def _losses(scores: list[dict]) -> dict[str, float | None]:
-    by_split = {split: [s["loss"] for s in scores if s["split"] == split] for split in ("batch", "holdout")}
-    return {
-        "loss": fmean(s["loss"] for s in scores) if scores else None,
-        "batch_loss": fmean(by_split["batch"]) if by_split["batch"] else None,
-        "holdout_loss": fmean(by_split["holdout"]) if by_split["holdout"] else None,
-    }
+    by_split = {split: [s["loss"] for s in scores if s["split"] == split] for split in ("batch", "validation")}
+    return {"loss": fmean(s["loss"] for s in scores) if scores else None,
+            "batch_loss": fmean(by_split["batch"]) if by_split["batch"] else None,
+            "validation_loss": fmean(by_split["validation"]) if by_split["validation"] else None}
 
 
-def _stop_reason(state: OptimizerState, best_loss: float, stale: int, spent: int, round_calls: int) -> str:
-    budget = setting(state, "max_calls")
-    if best_loss <= 0:
+def change_size(old: str, new: str) -> int:
+    """Characters inserted plus characters deleted to turn ``old`` into ``new``."""
+    ops = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    return sum((i2 - i1) + (j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal")
+
+
+def _stop_reason(state: OptimizerState, settings: OptimizerSettings, best: list[dict], stale: int) -> str:
+    if all(s["loss"] <= selection.TIE for s in best):
         return "no_failures"
-    if state["round"] >= setting(state, "max_iters"):
+    if state["round"] >= settings.max_iters:
         return "max_iters"
-    if stale >= setting(state, "patience"):
+    if stale >= settings.patience:
         return "plateau"
-    if budget is not None and spent + round_calls + 2 > budget:  # the next iteration would overrun
+    next_cost = settings.candidates * len(state["samples"]) + 3  # simulations, critique, two proposals
+    if settings.max_calls is not None and state.get("model_calls", 0) + next_cost > settings.max_calls:
         return "budget"
     return ""
-
-
-def _improves(state: OptimizerState, loss: float | None) -> bool:
-    """A real candidate whose loss beats the best by at least ``min_delta``."""
-    return bool(state.get("candidate")) and loss is not None and state["best_loss"] - loss >= setting(state, "min_delta")
 
 
 def iteration_name(round_: int) -> str:
@@ -130,124 +143,113 @@ def iteration_name(round_: int) -> str:
     return "optimizer baseline" if round_ == 0 else f"optimizer iteration {round_}"
 
 
-def decide(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def select(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
     """The round's verdict, traced as a run named after the iteration (see ``iteration_name``)."""
-    verdict = RunnableLambda(partial(_decide, runtime=runtime, resources=resources), name=iteration_name(state["round"]))
+    verdict = RunnableLambda(partial(_select, runtime=runtime, resources=resources), name=iteration_name(state["round"]))
     return verdict.invoke(state)
 
 
-def _decide(state: OptimizerState, runtime: Runtime[Context], resources: Resources) -> dict:
-    """Keep-best: the baseline sets the bar; a candidate replaces the persona only if it lowers
-    the loss by at least ``min_delta``. Then: stop (and why), or go on."""
-    round_, scores = state["round"], state["scores"]
-    losses = _losses(scores)
-    update: dict[str, Any] = {}
-    point = {"iteration": round_, **losses}
+def _select(state: OptimizerState, runtime: Runtime[Context], resources: Resources) -> dict:
+    """Keep-best over the pool: the current persona, and this round's candidates judged on the
+    same samples (``selection.paired``); the best one that passes replaces the persona."""
+    settings, round_ = settings_of(state), state["round"]
     if round_ == 0:
-        best_loss, stale = losses["loss"], 0
-        update |= {"initial_loss": best_loss, "best_loss": best_loss, "best_scores": scores}
-        point["outcome"] = "baseline"
-    elif _improves(state, losses["loss"]):
+        best = state["scores"]["0"]
+        point = {"iteration": 0, **_losses(best), "outcome": "baseline"}
+        update = {"initial_loss": point["loss"], "best_loss": point["loss"], "best_scores": best, "stale": 0}
+        return update | {"loss_curve": [point], "stop_reason": _stop_reason(state, settings, best, 0)}
+    current = {s["id"]: s["loss"] for s in state["best_scores"]}
+    splits = {s["id"]: s["split"] for s in state["samples"]}
+    results = []
+    for index, candidate in enumerate(state["proposals"], 1):
+        scores = state["scores"].get(str(index), [])
+        result = selection.paired(current, {s["id"]: s["loss"] for s in scores}, splits, settings.margin)
+        results.append(result | {"iteration": round_, "operator": candidate["operator"], "note": candidate["note"],
+                                 "loss": _losses(scores)["loss"], "chars": len(candidate["persona"]),
+                                 "change": change_size(state["best_persona"], candidate["persona"]), "accepted": False})
+    chosen = selection.best(results)
+    update: dict[str, Any] = {}
+    point: dict[str, Any] = {"iteration": round_, "candidates": len(results)}
+    if chosen is None:
+        best, stale = state["best_scores"], state["stale"] + 1
+        point |= _losses(best) | {"outcome": "rejected" if results else "no candidate"}
+        update["rejected"] = state["rejected"] + len(results)
+    else:
+        candidate, best = state["proposals"][chosen], state["scores"][str(chosen + 1)]
         try:
             version = resources.memory_for(runtime.context).save_optimized_persona(
-                Context.of(runtime.context).user_id, state["candidate"], state["base_version"], loss=losses["loss"],
-                critique=state.get("critique") or "", run_marker=f"{state['run_id']}:{round_}",
-            )
+                Context.of(runtime.context).user_id, candidate["persona"], state["base_version"],
+                loss=_losses(best)["loss"], critique=state.get("critique") or "", run_marker=f"{state['run_id']}:{round_}",
+                operator=candidate["operator"])
         except PersonaConflict:  # another writer (optimization, rollback) got there first: stop, store nothing
-            point["outcome"] = "conflict"
-            return {"loss_curve": state["loss_curve"] + [point], "stop_reason": "conflict",
-                    "rejected": state["rejected"] + 1}
-        best_loss, stale = losses["loss"], 0
-        update |= {"best_loss": best_loss, "best_scores": scores, "best_persona": state["candidate"],
-                   "base_version": version.version, "accepted": state["accepted"] + 1}
-        point |= {"outcome": "accepted", "version": version.version}
-    else:
-        best_loss, stale = state["best_loss"], state["stale"] + 1
-        update["rejected"] = state["rejected"] + 1
-        update["rejected_candidates"] = state["rejected_candidates"] + [{
-            "iteration": round_, "loss": losses["loss"], "critique": state.get("critique"),
-            "persona": (state.get("candidate") or "")[:400],
-        }]
-        point["outcome"] = "rejected" if state.get("candidate") else f"rejected ({state.get('candidate_issue')})"
-    round_calls = sum(s["calls"] for s in state["simulations"] if s["round"] == round_)
-    stop = _stop_reason(state, best_loss, stale, state.get("model_calls", 0), round_calls)
-    return update | {"stale": stale, "loss_curve": state["loss_curve"] + [point], "stop_reason": stop}
+            point |= _losses(state["best_scores"]) | {"outcome": "conflict"}
+            return {"loss_curve": state["loss_curve"] + [point], "pool": state["pool"] + results,
+                    "stop_reason": "conflict", "rejected": state["rejected"] + len(results)}
+        results[chosen]["accepted"] = True
+        stale = 0
+        point |= _losses(best) | {"outcome": "accepted", "operator": candidate["operator"], "version": version.version,
+                                  "change": results[chosen]["change"]}
+        update |= {"best_loss": point["loss"], "best_scores": best, "best_persona": candidate["persona"],
+                   "base_version": version.version, "accepted": state["accepted"] + 1,
+                   "rejected": state["rejected"] + len(results) - 1}
+    stop = _stop_reason(state, settings, best, stale)
+    return update | {"stale": stale, "loss_curve": state["loss_curve"] + [point], "pool": state["pool"] + results,
+                     "stop_reason": stop}
 
 
-def route_after_decide(state: OptimizerState) -> str:
+def route_after_select(state: OptimizerState) -> str:
     return "finish" if state["stop_reason"] else "critique"
 
 
-def _failures(scores: list[dict]) -> str:
-    worst = sorted((s for s in scores if s["loss"] > 0), key=lambda s: -s["loss"])[:MAX_FAILURES_SHOWN]
-    return "\n".join(
-        f'{n}. request: {s["query"]}\n   assistant answered: {s["answer"][:300]}\n'
-        f'   the user wanted: {s["ground_truth"]}\n   difference: {s["feedback"]}'
-        for n, s in enumerate(worst, 1)
-    )
+def misses(state: OptimizerState) -> list[dict]:
+    """The batch samples the current persona answered worst (the critique never sees validation)."""
+    order = {s["id"]: n for n, s in enumerate(state["samples"])}
+    batch = [s for s in state["best_scores"] if s["split"] == "batch" and s["loss"] >= MISS]
+    return sorted(batch, key=lambda s: (-s["loss"], order[s["id"]]))[:MAX_MISSES]
+
+
+def _describe_miss(n: int, s: dict) -> str:
+    options = f"\n   Options: {'; '.join(quote(o)[:80] for o in s['options'])}" if s.get("options") else ""
+    seen = "; ".join(quote(r)[:100] for r in s.get("retrieved", [])) or "nothing similar"
+    return (f"{n}. Request: {quote(s['query'])[:300]}{options}\n   Assistant and user: {s['feedback']}\n"
+            f"   From the history it saw: {seen}")
 
 
 def critique(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    """One aggregated textual gradient for the whole batch (held-out samples are not shown)."""
-    batch_scores = [s for s in state["best_scores"] if s["split"] == "batch"]
+    """One textual gradient from the batch's misses, worst first (no model call when none)."""
+    shown = misses(state)
+    if not shown:
+        return {"critique": ""}
     reply = resources.optimizer_model_for(runtime.context).invoke([
         SystemMessage(prompts.CRITIQUE_INSTRUCTION),
-        HumanMessage(prompts.CRITIQUE_INPUT.format(persona=state["best_persona"], failures=_failures(batch_scores)
-                                                   or "(no misses in the batch)")),
+        HumanMessage(prompts.CRITIQUE_INPUT.format(
+            misses="\n".join(_describe_miss(n, s) for n, s in enumerate(shown, 1)),
+            persona=remove_section(state["best_persona"], LOOKUPS))),
     ], config={"run_name": f"critique for {iteration_name(state['round'] + 1)}"})
     return {"critique": reply.text.strip()[:MAX_CRITIQUE_CHARS], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
-def persona_body(persona: str) -> str:
-    """The user-specific part of a persona: everything but its lookup rules (its tool-use rules)."""
-    return remove_section(persona, LOOKUPS)
+def propose(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+    """This iteration's candidates, each from one edit operator (``operators.propose``)."""
+    settings, round_ = settings_of(state), state["round"] + 1
+    user = Context.of(runtime.context).user_id
+    memory = resources.memory_for(runtime.context)
+    batch = [s for s in state["best_scores"] if s["split"] == "batch"]
+    signed = [s["signed_error"] for s in batch if s.get("signed_error") is not None]
+    proposal = operators.Proposal(
+        persona=state["best_persona"], critique=state.get("critique") or "", misses=misses(state),
+        history=memory.episodes.list(user, before=state["window_start"], labelled=True),
+        similar=lambda text, k: memory.episodes.search(user, text, k=k, before=state["window_start"]),
+        model=resources.optimizer_model_for(runtime.context), max_chars=settings.max_persona_chars,
+        max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None)
+    found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
+                                             run_name=f"propose for {iteration_name(round_)}")
+    return {"proposals": [{"operator": c.operator, "persona": c.persona, "note": c.note} for c in found],
+            "round": round_, "model_calls": calls, "tokens": tokens}
 
 
-def lookup_rules_text(persona: str) -> str:
-    """The persona's lookup-rules section as written (empty when it has none)."""
-    body = section(persona, LOOKUPS)
-    return "" if body is None else f"## {LOOKUPS}\n{body}"
-
-
-def bounded_persona(body: str, max_chars: int, rules: str = "") -> str:
-    """``body`` + ``rules`` (the lookup rules), trimmed at a line boundary to stay within ``max_chars``."""
-    room = max_chars - len(rules) - 2
-    lines, kept = body.strip().splitlines(), []
-    for line in lines:
-        if sum(len(k) + 1 for k in kept) + len(line) > room:
-            break
-        kept.append(line)
-    text = "\n".join(kept).strip()
-    if not text:
-        return ""
-    return f"{text}\n\n{rules}" if rules else text
-
-
-def rewrite(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    """A new candidate persona from the critique. PersonaAgent's lookup rules, when the persona
-    has them, are kept verbatim; a persona of another agent (``optimize_persona``) is rewritten whole."""
-    max_chars = setting(state, "max_persona_chars")
-    rules = lookup_rules_text(state["best_persona"])
-    reply = resources.optimizer_model_for(runtime.context).invoke([
-        SystemMessage(prompts.REWRITE_INSTRUCTION.format(max_chars=max_chars - len(rules))),
-        HumanMessage(prompts.REWRITE_INPUT.format(body=persona_body(state["best_persona"]), critique=state["critique"])),
-    ], config={"run_name": f"rewrite for {iteration_name(state['round'] + 1)}"})
-    body = reply.text.strip().removeprefix("<persona>").removesuffix("</persona>")
-    candidate, issue = bounded_persona(body, max_chars, rules) or None, None
-    if reply.response_metadata.get("finish_reason") == "length":  # cut off by the token limit
-        candidate, issue = None, "truncated rewrite"
-    elif candidate is None:
-        issue = "empty rewrite"
-    return {"candidate": candidate, "candidate_issue": issue, "round": state["round"] + 1,
-            "model_calls": 1, "tokens": usage_tokens(reply)}
-
-
-def route_after_rewrite(state: OptimizerState):
-    return fan_out(state) if state.get("candidate") else "compare"
-
-
-SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "accepted", "rejected", "model_calls", "tokens",
-                "stop_reason", "metric")
+def route_after_propose(state: OptimizerState):
+    return fan_out(state) if state["proposals"] else "select"
 
 
 def finish(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:

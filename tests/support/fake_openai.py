@@ -1,14 +1,14 @@
 """A scripted OpenAI-compatible chat server for process-level tests (``python fake_openai.py PORT``).
 
 It plays every role PersonaAgent gives a model, deterministically:
-- a forced tool call → calls that tool with the user's request as ``query``;
-- profile / critique / rewrite prompts (recognised by their first words) → a profile line, one
-  bullet "This user likes X." per miss the critique was shown, the persona plus those bullets;
+- profile / critique / section prompts (recognised by their first words) → a profile line, one
+  bullet "This user likes X." per miss the critique was shown, those bullets as the new section;
+- a structured edit (a forced call of the Edits function) → one "add" per bullet of the feedback;
 - anything else is the agent: for "...: A or B?" it answers the option its persona (the system
   prompt before the retrieved history) says the user likes, else the first option.
 So a persona starts out wrong and the optimizer can fix it, through real HTTP and real processes.
 FAKE_OPENAI_LATENCY (seconds) delays every reply; FAKE_OPENAI_LOG names a file that gets one line
-per request with its role (tool, profile, critique, rewrite, agent).
+per request with its role (profile, critique, edit, section, agent).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from personaagent import prompts
 
-WANTED = re.compile(r"the user wanted: (.+)")
+WANTED = re.compile(r'the user wanted "([^"\n]+)"')
 LIKES = re.compile(r"- This user likes .+\.")
 
 
@@ -40,9 +40,9 @@ def role_of(body: dict) -> str:
     messages = body["messages"]
     system = _text(messages[0]) if messages and messages[0]["role"] == "system" else ""
     if isinstance(body.get("tool_choice"), dict):
-        return "tool"
+        return "edit"
     for name, template in (("profile", prompts.PROFILE_INSTRUCTION), ("critique", prompts.CRITIQUE_INSTRUCTION),
-                           ("rewrite", prompts.REWRITE_INSTRUCTION)):
+                           ("section", prompts.SECTION_INSTRUCTION)):
         if _starts(system, template):
             return name
     return "agent"
@@ -53,18 +53,19 @@ def reply_for(body: dict) -> dict:
     system = _text(messages[0]) if messages and messages[0]["role"] == "system" else ""
     last = _text(messages[-1])
     choice = body.get("tool_choice")
+    feedback = LIKES.findall(last.split("Feedback:")[-1])
     if isinstance(choice, dict) and choice.get("type") == "function":
-        name = choice["function"]["name"]
+        edits = [{"action": "add", "section": "What you know about this user", "text": line.lstrip("- ")}
+                 for line in feedback]
         return {"role": "assistant", "content": None, "tool_calls": [{
             "id": f"call_{abs(hash(last)) % 10**8}", "type": "function",
-            "function": {"name": name, "arguments": json.dumps({"query": last})}}]}
+            "function": {"name": choice["function"]["name"], "arguments": json.dumps({"edits": edits})}}]}
     if _starts(system, prompts.PROFILE_INSTRUCTION):
         text = "likes what they chose before"
     elif _starts(system, prompts.CRITIQUE_INSTRUCTION):
         text = "\n".join(sorted({f"- This user likes {w.strip()}." for w in WANTED.findall(last)}))
-    elif _starts(system, prompts.REWRITE_INSTRUCTION):
-        body_part = last.split("<persona>")[1].split("</persona>")[0].strip()
-        text = body_part + "\n" + "\n".join(LIKES.findall(last.split("Feedback:")[-1]))
+    elif _starts(system, prompts.SECTION_INSTRUCTION):
+        text = "\n".join(feedback)
     else:
         persona = system.split("## Retrieved")[0]
         options = [o.strip(" ?.") for o in last.split(":")[-1].split(" or ")]

@@ -1,0 +1,235 @@
+"""Edit operators: each turns the current persona into one candidate, changing one part of it.
+
+- ``evidence``: code computes figures from the user's labelled history (``evidence.py``) and
+  writes them into the evidence section.
+- ``examples``: code picks the past interactions closest to the misses and pins them as examples.
+- ``edit``: the model returns add / replace / delete operations on named sections through
+  structured output; code applies them, so a weak model cannot garble the rest.
+- ``section``: the model rewrites one section from the critique; code puts it in place.
+
+Every candidate keeps the persona's lookup rules verbatim and its length bound; an operator that
+has nothing to change returns no candidate.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from . import prompts
+from .evidence import TITLE as EVIDENCE, evidence_section
+from .memory.episodic import Interaction
+from .memory.profile import describe
+from .models import limited, structured
+from .persona import LOOKUPS, join_sections, replace_section, section, split_sections
+
+EXAMPLES = "Examples of this user's past choices"
+PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES)  # written by code, never by the model
+OPENING = "(opening)"  # how the untitled first part of a persona is named to the model
+MAX_EDITS = 3
+MAX_SECTION_TOKENS = 400
+
+
+@dataclass
+class Candidate:
+    operator: str
+    persona: str
+    note: str  # what changed, in a few words
+
+
+@dataclass
+class Proposal:
+    """What an operator works from."""
+
+    persona: str
+    critique: str
+    misses: list[dict]  # batch samples the current persona answered worst, worst first
+    history: list[Interaction]  # labelled interactions older than every sample the optimizer judges on
+    similar: Callable[[str, int], list[Interaction]]  # older interactions closest to a text
+    model: BaseChatModel | None
+    max_chars: int
+    max_examples: int
+    signed_error: float | None = None
+
+
+def editable_sections(persona: str) -> list[str]:
+    names = [name or OPENING for name, body in split_sections(persona) if name not in PROTECTED and (name or body)]
+    return names or [OPENING]
+
+
+def fit(persona: str, max_chars: int) -> str:
+    """``persona`` within ``max_chars``: the longest editable section loses its last lines first;
+    the lookup rules are never cut. Empty when it cannot fit."""
+    sections = split_sections(persona)
+    while len(join_sections(sections)) > max_chars:
+        sizes = [(len(body), i) for i, (name, body) in enumerate(sections) if name != LOOKUPS and body]
+        if not sizes:
+            return ""
+        _, i = max(sizes)
+        name, body = sections[i]
+        sections[i] = (name, "\n".join(body.splitlines()[:-1]))
+    return join_sections(sections)
+
+
+Outcome = tuple[Candidate | None, int, int]  # the candidate (or none), model calls, tokens
+
+
+def _finish(operator: str, current: str, persona: str, max_chars: int, note: str) -> Candidate | None:
+    rules = section(current, LOOKUPS)
+    if rules is not None and section(persona, LOOKUPS) != rules:
+        persona = replace_section(persona, LOOKUPS, rules)
+    persona = fit(persona, max_chars)
+    if not persona.strip() or persona.strip() == current.strip():
+        return None
+    return Candidate(operator, persona, note)
+
+
+def evidence(p: Proposal, run_name: str = "") -> Outcome:
+    body = evidence_section(p.history, p.signed_error)
+    if not body:
+        return None, 0, 0
+    return _finish("evidence", p.persona, replace_section(p.persona, EVIDENCE, body), p.max_chars,
+                   f"evidence from {len(p.history)} past interactions"), 0, 0
+
+
+def examples(p: Proposal, run_name: str = "") -> Outcome:
+    chosen: list[Interaction] = []
+    for miss in p.misses:
+        for item in p.similar(miss["query"], 5):
+            if item.labelled and item.id not in {c.id for c in chosen}:
+                chosen.append(item)
+                break
+        if len(chosen) >= p.max_examples:
+            break
+    if not chosen:
+        return None, 0, 0
+    body = "\n".join(f"- The user {describe(item)}." for item in chosen)
+    return _finish("examples", p.persona, replace_section(p.persona, EXAMPLES, body), p.max_chars,
+                   f"{len(chosen)} pinned example(s)"), 0, 0
+
+
+class Edit(BaseModel):
+    """One change to one line of the persona."""
+
+    action: Literal["add", "replace", "delete"] = Field(description="add a line, replace a line, or delete a line")
+    section: str = Field(description="the name of the section to change, exactly as listed")
+    line: str = Field("", description="replace/delete: the existing line, as written in that section")
+    text: str = Field("", description="add/replace: the new line, one sentence")
+
+
+class Edits(BaseModel):
+    """Changes to make to the persona."""
+
+    edits: list[Edit] = Field(description=f"1 to {MAX_EDITS} changes")
+
+
+def _closest(lines: list[str], wanted: str) -> int | None:
+    scores = [difflib.SequenceMatcher(None, line.lower(), wanted.lower()).ratio() for line in lines]
+    best = max(range(len(lines)), key=scores.__getitem__, default=None)
+    return best if best is not None and scores[best] >= 0.5 else None
+
+
+def apply_edits(persona: str, edits: list[Edit]) -> tuple[str, list[str]]:
+    """``persona`` with ``edits`` applied to editable sections only; returns it and a note per
+    applied edit. Edits naming a protected or unknown section, or a line not found, are skipped."""
+    sections = split_sections(persona)
+    names = {(name or OPENING).lower(): i for i, (name, _) in enumerate(sections) if name not in PROTECTED}
+    applied = []
+    for edit in edits[:MAX_EDITS]:
+        i = names.get(edit.section.strip().strip("#").strip().lower())
+        text = " ".join(edit.text.split()).lstrip("-* ").strip()
+        if i is None:
+            continue
+        name, body = sections[i]
+        lines = body.splitlines()
+        if edit.action == "add" and text:
+            lines.append(f"- {text}")
+        elif edit.action in ("replace", "delete") and (at := _closest(lines, edit.line)) is not None:
+            if edit.action == "replace" and text:
+                lines[at] = f"- {text}"
+            elif edit.action == "delete":
+                del lines[at]
+            else:
+                continue
+        else:
+            continue
+        sections[i] = (name, "\n".join(lines))
+        applied.append(f"{edit.action} in {name or OPENING}")
+    return join_sections(sections), applied
+
+
+def _show(persona: str) -> str:
+    return "\n\n".join(f"[{name or OPENING}]\n{body}" for name, body in split_sections(persona)
+                       if name not in PROTECTED and (name or body))
+
+
+def _tokens(message) -> int:
+    return int((getattr(message, "usage_metadata", None) or {}).get("total_tokens", 0))
+
+
+def edit(p: Proposal, run_name: str = "edit") -> Outcome:
+    if p.model is None or not p.critique:
+        return None, 0, 0
+    names = editable_sections(p.persona)
+    ask = [SystemMessage(prompts.EDIT_INSTRUCTION.format(sections=", ".join(names))),
+           HumanMessage(prompts.EDIT_INPUT.format(persona=_show(p.persona), critique=p.critique))]
+    raw = structured(p.model, Edits, include_raw=True).invoke(ask, config={"run_name": run_name})
+    parsed, tokens = raw.get("parsed"), _tokens(raw.get("raw"))
+    if parsed is None:  # no usable structured reply: no candidate (a retry would get the same reply)
+        return None, 1, tokens
+    persona, applied = apply_edits(p.persona, parsed.edits)
+    if not applied:
+        return None, 1, tokens
+    return _finish("edit", p.persona, persona, p.max_chars, "; ".join(applied)), 1, tokens
+
+
+def rewrite_section(p: Proposal, run_name: str = "section") -> Outcome:
+    if p.model is None or not p.critique:
+        return None, 0, 0
+    names = [n for n in editable_sections(p.persona) if n != OPENING] or [OPENING]
+    name = names[0]
+    body = section(p.persona, name) if name != OPENING else split_sections(p.persona)[0][1]
+    reply = limited(p.model, MAX_SECTION_TOKENS).invoke([
+        SystemMessage(prompts.SECTION_INSTRUCTION.format(section=name)),
+        HumanMessage(prompts.SECTION_INPUT.format(section=name, body=body or "(empty)", critique=p.critique)),
+    ], config={"run_name": run_name})
+    tokens = _tokens(reply)
+    if reply.response_metadata.get("finish_reason") == "length":  # cut off: not a candidate
+        return None, 1, tokens
+    lines = [line.strip() for line in reply.text.strip().splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    new = "\n".join(f"- {line.lstrip('-* ').strip()}" for line in lines)
+    if not new:
+        return None, 1, tokens
+    if name == OPENING:
+        sections = split_sections(p.persona)
+        sections[0] = ("", new)
+        persona = join_sections(sections)
+    else:
+        persona = replace_section(p.persona, name, new)
+    return _finish("section", p.persona, persona, p.max_chars, f"rewrote {name}"), 1, tokens
+
+
+OPERATORS: dict[str, Callable[..., Outcome]] = {
+    "evidence": evidence, "examples": examples, "edit": edit, "section": rewrite_section,
+}
+
+
+def propose(p: Proposal, operators: list[str], count: int, run_name: str) -> tuple[list[Candidate], int, int]:
+    """Up to ``count`` distinct candidates from ``operators`` taken in order (an operator with
+    nothing to change is passed over); returns them and the model calls and tokens spent."""
+    found: list[Candidate] = []
+    calls = tokens = 0
+    for name in operators:
+        if len(found) >= count:
+            break
+        candidate, spent, used = OPERATORS[name](p, run_name=f"{run_name}: {name}")
+        calls, tokens = calls + spent, tokens + used
+        if candidate and all(candidate.persona != c.persona for c in found):
+            found.append(candidate)
+    return found, calls, tokens
