@@ -183,3 +183,21 @@ def test_knowledge_from_csv_and_jsonl_is_per_user(memory, tmp_path):
     no_text.write_text("id,title\n1,x\n")
     with pytest.raises(IngestError, match="no 'text' column"):
         read_knowledge(no_text)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"query": "Tea or coffee?", "ground_truth": "tea", "timestamp": 100}\n')
+    [item] = read_history("alice", path)
+    assert (item.query, item.ground_truth, item.timestamp) == ("Tea or coffee?", "tea", 100.0)
+
+
+def test_a_row_without_a_usable_time_is_skipped_not_fatal(memory):
+    memory.episodes.add([Interaction(user_id="alice", query="hiking in the Alps?", ground_truth="yes", timestamp=10.0)])
+    # a row as an unchecked writer could leave it: Chroma drops a non-finite value from metadata
+    memory.episodes.collection.upsert(ids=["damaged"], documents=["hiking again?"],
+                                      metadatas=[{"user_id": "alice", "answer": "", "labelled": False, "source": "agent"}])
+    memory.episodes.vectors.bump(["alice"])
+    assert [i.query for i in memory.episodes.list("alice")] == ["hiking in the Alps?"]
+    assert [i.query for i in memory.episodes.search("alice", "hiking", k=4)] == ["hiking in the Alps?"]
+    assert memory.episodes.get("alice", "damaged") is None

@@ -265,3 +265,14 @@ def test_the_graphs_stores_warm_up_when_asked(tmp_path, monkeypatch):
         monkeypatch.setenv("PERSONAAGENT_WARM_CACHE", setting)
         opened = store.memory_for(Context(user_id="u", chroma_path=str(tmp_path / path)))
         assert warmed[-1:] == ([opened] if setting else [])
+
+
+def test_a_cached_user_with_a_row_without_a_time_still_searches(memory):
+    memory.episodes.add(_rows("alice", 5))
+    memory.episodes.collection.upsert(ids=["damaged"], documents=["hiking pasta kayak"],
+                                      metadatas=[{"user_id": "alice", "answer": "", "labelled": False, "source": "agent"}])
+    memory.episodes.vectors.bump(["alice"])
+    hits = memory.episodes.search("alice", "hiking pasta kayak", k=10)
+    assert memory.episodes.vectors.rows("alice") is not None  # served from the cache
+    assert len(hits) == 5 and "damaged" not in {h.id for h in hits}
+    assert len(memory.episodes.search("alice", "hiking pasta kayak", k=10, before=1002.5)) == 3

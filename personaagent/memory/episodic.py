@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import time
 import uuid
 from contextlib import nullcontext
@@ -20,6 +22,7 @@ from ..ids import validate_user_id
 from .vector_cache import VectorCache
 
 MAX_QUERY_CHARS = 8000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,7 +75,13 @@ def _to_metadata(item: Interaction) -> dict[str, Any]:
     return meta
 
 
-def _from_row(id_: str, document: str, meta: dict[str, Any], distance: float | None = None) -> Interaction:
+def _from_row(id_: str, document: str, meta: dict[str, Any], distance: float | None = None) -> Interaction | None:
+    """The interaction a row holds, or None (logged) for a row that lacks a field every row must
+    have, so one damaged row cannot break every read of its user."""
+    timestamp = meta.get("timestamp")
+    if not meta.get("user_id") or not isinstance(timestamp, (int, float)) or not math.isfinite(timestamp):
+        log.warning("skipping episode row %s: it lacks a user id or a finite timestamp (%r)", id_, meta)
+        return None
     return Interaction(
         id=id_,
         user_id=meta["user_id"],
@@ -80,7 +89,7 @@ def _from_row(id_: str, document: str, meta: dict[str, Any], distance: float | N
         answer=meta.get("answer", ""),
         ground_truth=meta.get("ground_truth"),
         feedback=meta.get("feedback"),
-        timestamp=meta["timestamp"],
+        timestamp=float(timestamp),
         metadata=json.loads(meta.get("meta") or "{}"),
         source=meta.get("source", "agent"),
         options=json.loads(meta["options"]) if meta.get("options") else None,
@@ -153,17 +162,13 @@ class EpisodicMemory:
         rows = self.vectors.rows(user_id) if self.vectors is not None else None
         if rows is not None:
             query_vector = np.asarray(self.embedder([query])[0], dtype=np.float32)
-            return [_from_row(rows.ids[i], rows.documents[i], rows.metadatas[i], distance)
-                    for i, distance in rows.top_k(query_vector, k, before)]
-        result = self.collection.query(
-            query_texts=[query], n_results=k, where=user_filter(user_id, before)
-        )
-        return [
-            _from_row(i, d, m, dist)
-            for i, d, m, dist in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
-            )
-        ]
+            found = [_from_row(rows.ids[i], rows.documents[i], rows.metadatas[i], distance)
+                     for i, distance in rows.top_k(query_vector, k, before)]
+        else:
+            result = self.collection.query(query_texts=[query], n_results=k, where=user_filter(user_id, before))
+            found = [_from_row(i, d, m, dist) for i, d, m, dist in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])]
+        return [item for item in found if item is not None]
 
     def list(
         self, user_id: str, before: float | None = None, labelled: bool | None = None
@@ -171,16 +176,14 @@ class EpisodicMemory:
         """All matching interactions of ``user_id``, oldest first."""
         rows = self.collection.get(where=user_filter(user_id, before, labelled))
         items = [_from_row(i, d, m) for i, d, m in zip(rows["ids"], rows["documents"], rows["metadatas"])]
-        return sorted(items, key=lambda it: (it.timestamp, it.id))
+        return sorted((it for it in items if it is not None), key=lambda it: (it.timestamp, it.id))
 
     def count(self, user_id: str) -> int:
         return len(self.collection.get(where=user_filter(user_id), include=[])["ids"])
 
     def get(self, user_id: str, interaction_id: str) -> Interaction | None:
         rows = self.collection.get(ids=[interaction_id], where=user_filter(user_id))
-        if not rows["ids"]:
-            return None
-        return _from_row(rows["ids"][0], rows["documents"][0], rows["metadatas"][0])
+        return _from_row(rows["ids"][0], rows["documents"][0], rows["metadatas"][0]) if rows["ids"] else None
 
     def set_outcome(
         self, user_id: str, interaction_id: str, ground_truth: str | None = None, feedback: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,23 +21,34 @@ from .episodic import MAX_QUERY_CHARS, Interaction, stable_id
 from .knowledge import KnowledgeItem
 
 MAX_FIELD_CHARS = 20_000
+# Interaction times must lie in 1900–2200: a store keeps and compares them as numbers, and one
+# non-finite value would make Chroma drop the field from the row.
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc).timestamp()
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
 def parse_timestamp(value: Any) -> float:
-    """Epoch seconds from a number or an ISO-8601 string (``Z`` or an offset; naive means UTC)."""
+    """Epoch seconds from a number or an ISO-8601 string (``Z`` or an offset; naive means UTC),
+    finite and between 1900 and 2200."""
     if isinstance(value, bool):
         raise ValueError("timestamp must be a number or an ISO-8601 string, not a boolean")
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"timestamp {value!r} is not ISO-8601") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.timestamp()
-    raise ValueError(f"timestamp must be a number or an ISO-8601 string, got {type(value).__name__}")
+        seconds = parsed.timestamp()
+    else:
+        raise ValueError(f"timestamp must be a number or an ISO-8601 string, got {type(value).__name__}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"timestamp {value!r} is not a finite number")
+    if not EARLIEST <= seconds <= LATEST:
+        raise ValueError(f"timestamp {value!r} is outside 1900–2200 (epoch seconds {EARLIEST:.0f} to {LATEST:.0f})")
+    return seconds
 
 
 def _text(record: dict, key: str, required: bool = False, limit: int = MAX_FIELD_CHARS) -> str | None:
@@ -116,8 +128,9 @@ def _answer_set(record: dict, ground_truth: str | None) -> tuple[AnswerSpec | No
 
 
 def _lines(path: Path):
+    """The file's lines, decoded as UTF-8; a byte order mark (as Windows editors write) is dropped."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise PersonaAgentError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -95,10 +95,15 @@ class UserRows:
             return []
         norm = float(np.linalg.norm(query_vector))
         similarity = self.vectors @ (query_vector / norm if norm else query_vector)
-        if before is not None:
-            similarity = np.where(self.timestamps < before, similarity, -np.inf)
+        usable = np.isfinite(self.timestamps) if before is None else self.timestamps < before  # NaN < x is False
+        similarity = np.where(usable, similarity, -np.inf)
         candidates = np.argsort(-similarity, kind="stable")[:k]
         return [(int(i), 1.0 - float(similarity[i])) for i in candidates if similarity[i] != -np.inf]
+
+
+def _time(meta: dict[str, Any]) -> float:
+    value = meta.get("timestamp")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
 
 
 class TooLarge:
@@ -262,7 +267,8 @@ class VectorCache:
         vectors = np.asarray(embeddings, dtype=np.float32).reshape(len(ids), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms == 0, 1.0, norms)
-        timestamps = np.asarray([m["timestamp"] for m in metadatas], dtype=np.float64)
+        # a row without a usable time (written before times were checked) is never a search result
+        timestamps = np.asarray([_time(m) for m in metadatas], dtype=np.float64)
         return UserRows(revision, ids, documents, metadatas, vectors, timestamps)
 
     def _keep(self, user_id: str, entry: UserRows | TooLarge) -> None:
