@@ -30,7 +30,11 @@ class UnknownVersion(PersonaAgentError, LookupError):
     """A persona or profile version that does not exist for this user."""
 
 
-class PersonaConflict(PersonaAgentError, RuntimeError):
+class VersionConflict(PersonaAgentError, RuntimeError):
+    """Another writer stored the version this write meant to store; this write stored nothing."""
+
+
+class PersonaConflict(VersionConflict):
     """The stored persona changed while an optimization was running; its candidate was not stored."""
 
 

@@ -101,3 +101,43 @@ def test_two_optimizations_of_one_user_never_interleave_their_rewrites(memory, c
     winner, loser = sorted(outs, key=lambda out: -out["accepted"])
     assert section(history[-1].text, "What you know about this user") in ("- GOOD persona one.", "- GOOD persona two.")
     assert (winner["final_version"], loser["final_version"], loser["stop_reason"]) == (2, 1, "conflict")
+
+
+def persona_race(where: str, store: MemoryStore, tmp_path: Path, trials: int = 6) -> None:
+    """Two processes save a persona on top of version 1 of the same user at the same moment,
+    ``trials`` times: exactly one is told it was saved, and that is the text stored."""
+    for trial in range(trials):
+        store.current_persona(f"user{trial}")
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = {tag: subprocess.Popen([sys.executable, str(ROOT / "tests/support/persona_saver.py"), where, tag, str(barrier),
+                                    str(trials)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tag in ("A", "B")}
+    told = {}
+    for tag, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-2000:]
+        told[tag] = dict(line.split(" ", 1) for line in out.splitlines())
+    for trial in range(trials):
+        saved = [tag for tag in "AB" if told[tag][str(trial)] == "saved v2"]
+        assert len(saved) == 1, f"trial {trial}: {told['A'][str(trial)]!r} and {told['B'][str(trial)]!r}"
+        assert {told[tag][str(trial)] for tag in "AB"} == {"saved v2", "conflict"}
+        history = store.personas.history(f"user{trial}")
+        assert [(v.version, v.parent) for v in history] == [(1, None), (2, 1)]
+        assert history[-1].text == f"persona by {saved[0]}"
+
+
+def test_two_processes_saving_a_persona_at_once_in_a_directory(tmp_path):
+    persona_race(str(tmp_path / "store"), MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), tmp_path)
+
+
+def test_two_processes_saving_a_persona_at_once_on_a_chroma_server(tmp_path):
+    port = free_port()
+    chroma = Process("chroma", [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "db"),
+                                "--host", "127.0.0.1", "--port", str(port)], tmp_path)
+    try:
+        chroma.wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+        store = MemoryStore.open(host="127.0.0.1", port=port, embedder=HashEmbeddingFunction())
+        persona_race(f"127.0.0.1:{port}", store, tmp_path)
+    finally:
+        chroma.stop()

@@ -18,7 +18,7 @@ from chromadb.api.types import EmbeddingFunction
 from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 
-from ..errors import PersonaConflict, StoreUnavailable
+from ..errors import PersonaConflict, StoreUnavailable, VersionConflict
 from ..ids import validate_user_id
 from ..persona import initial_persona
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
@@ -101,16 +101,20 @@ class MemoryStore:
 
     # --- persona -------------------------------------------------------------------------
     def current_persona(self, user_id: str) -> Version:
-        """The user's current persona; the first call creates the initial one from the profile."""
+        """The user's current persona; the first call creates the initial one from the profile
+        (when another process creates it at the same moment, that one is the user's persona)."""
         validate_user_id(user_id)
         with self._lock:
             current = self.personas.latest(user_id)
             if current is None:
                 profile = self.profiles.latest(user_id)
-                current = self.personas.save(
-                    user_id, initial_persona(user_id, profile.text if profile else None), source="initial",
-                    profile_version=profile.version if profile else 0,
-                )
+                try:
+                    current = self.personas.save(
+                        user_id, initial_persona(user_id, profile.text if profile else None), source="initial",
+                        profile_version=profile.version if profile else 0, after=0,
+                    )
+                except VersionConflict:
+                    current = self.personas.latest(user_id)
             return current
 
     def save_optimized_persona(
@@ -120,29 +124,35 @@ class MemoryStore:
         """Store an optimizer's accepted persona, unless the stored persona moved on meanwhile.
 
         ``expected_parent`` is the version the candidate was built from; if another writer (a
-        rollback, a manual edit, another optimization) stored a newer version, this raises
-        ``PersonaConflict`` rather than overwrite it. Re-running the same accept (a resumed run)
-        finds its own version, recognised by ``run_marker``, and returns it.
+        rollback, a manual edit, another optimization, in this process or another) stored a newer
+        version, this raises ``PersonaConflict`` rather than overwrite it: the write claims
+        version ``expected_parent + 1`` (see ``VersionedTexts``). Re-running the same accept (a
+        resumed run) finds its own version, recognised by ``run_marker``, and returns it.
         """
         with self._lock:
             latest = self.personas.latest(user_id)
             if latest is not None and latest.extra.get("run_marker") == run_marker:
                 return latest
-            if latest is None or latest.version != expected_parent:
+            try:
+                return self.personas.save(user_id, text, source="optimizer", parent=expected_parent, loss=loss,
+                                          critique=critique, run_marker=run_marker, after=expected_parent, **extra)
+            except VersionConflict:
+                latest = self.personas.latest(user_id)
                 raise PersonaConflict(
                     f"persona of {user_id!r} changed during optimization (now v{latest.version if latest else 0}, "
-                    f"expected v{expected_parent}); the candidate was not stored"
-                )
-            return self.personas.save(user_id, text, source="optimizer", parent=expected_parent, loss=loss,
-                                      critique=critique, run_marker=run_marker, **extra)
+                    f"expected v{expected_parent}); the candidate was not stored") from None
 
     def rollback_persona(self, user_id: str, to_version: int) -> Version:
         """Make version ``to_version`` current again, as a new version (history is never lost)."""
         with self._lock:
             target = self.personas.get(user_id, to_version)
             current = self.personas.latest(user_id)
-            return self.personas.save(user_id, target.text, source="rollback", parent=current.version,
-                                      loss=target.loss, rolled_back_to=to_version)
+            try:
+                return self.personas.save(user_id, target.text, source="rollback", parent=current.version,
+                                          loss=target.loss, rolled_back_to=to_version, after=current.version)
+            except VersionConflict:
+                raise PersonaConflict(f"persona of {user_id!r} changed while rolling back to v{to_version}; "
+                                      "nothing was stored: try again") from None
 
     # --- semantic profile ----------------------------------------------------------------
     def profile_is_stale(self, user_id: str, every: int) -> bool:
@@ -163,10 +173,14 @@ class MemoryStore:
         with self._lock:
             persona = self.personas.latest(user_id)
             if persona is None or persona.source == "initial":
-                self.personas.save(
-                    user_id, initial_persona(user_id, text), source="initial",
-                    parent=persona.version if persona else None, profile_version=profile.version,
-                )
+                try:
+                    self.personas.save(
+                        user_id, initial_persona(user_id, text), source="initial",
+                        parent=persona.version if persona else None, profile_version=profile.version,
+                        after=persona.version if persona else 0,
+                    )
+                except VersionConflict:  # another writer moved the persona on: theirs stands
+                    pass
         return profile
 
 

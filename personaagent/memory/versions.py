@@ -2,15 +2,23 @@
 
 Each version is its own row ``{user}:v{n}`` with the text as the document, so it is embedded
 (the persona map of the evaluation projects these vectors) and never overwritten.
+
+A write is a compare-and-set that holds across processes and across a Chroma server: the writer
+claims the id of the version it means to store with a token of its own and reads the row back;
+Chroma keeps the first row stored under an id (a later ``add`` of the same id changes nothing),
+so exactly one writer finds its own token there. The others stored nothing.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UnknownVersion
+import chromadb.errors
+
+from ..errors import UnknownVersion, VersionConflict
 from ..ids import validate_user_id
 from .episodic import user_filter
 
@@ -28,7 +36,8 @@ class Version:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_KNOWN = {"user_id", "version", "created_at", "source", "parent", "loss", "critique"}
+_KNOWN = {"user_id", "version", "created_at", "source", "parent", "loss", "critique", "claim"}
+RETRIES = 5  # an unconditional append tries again on top of a version another writer just stored
 
 
 def _from_row(document: str, meta: dict[str, Any]) -> Version:
@@ -75,19 +84,39 @@ class VersionedTexts:
         parent: int | None = None,
         loss: float | None = None,
         critique: str | None = None,
+        after: int | None = None,
         **extra: Any,
     ) -> Version:
-        """Append a new version (never overwrites). Empty text is refused."""
+        """Append a new version (never overwrites). Empty text is refused.
+
+        ``after``: the version this one must directly follow (0: the first). If another writer
+        stored that number first, nothing is stored and ``VersionConflict`` is raised. Without it,
+        the version goes on top of whatever is latest, trying again if another writer got there
+        first."""
         validate_user_id(user_id)
         if not text or not text.strip():
             raise ValueError(f"refusing to store an empty {self.kind} for user {user_id!r}")
-        latest = self.latest(user_id)
-        number = (latest.version if latest else 0) + 1
-        meta: dict[str, Any] = {
-            "user_id": user_id, "version": number, "created_at": time.time(), "source": source, **extra,
-        }
-        for key, value in (("parent", parent), ("loss", loss), ("critique", critique)):
-            if value is not None:
-                meta[key] = value
-        self.collection.add(ids=[f"{user_id}:v{number}"], documents=[text], metadatas=[meta])
-        return _from_row(text, meta)
+        for _ in range(1 if after is not None else RETRIES):
+            if after is not None:
+                number = after + 1
+            else:
+                latest = self.latest(user_id)
+                number = (latest.version if latest else 0) + 1
+            meta: dict[str, Any] = {"user_id": user_id, "version": number, "created_at": time.time(),
+                                    "source": source, "claim": uuid.uuid4().hex, **extra}
+            for key, value in (("parent", parent), ("loss", loss), ("critique", critique)):
+                if value is not None:
+                    meta[key] = value
+            if self._claim(f"{user_id}:v{number}", text, meta):
+                return _from_row(text, meta)
+        raise VersionConflict(f"{self.kind} version {number} of {user_id!r} was stored by another writer meanwhile; "
+                              "this one was not stored")
+
+    def _claim(self, row_id: str, text: str, meta: dict[str, Any]) -> bool:
+        """Store the row under ``row_id`` unless that id is taken; True when the stored row is ours."""
+        try:
+            self.collection.add(ids=[row_id], documents=[text], metadatas=[meta])
+        except chromadb.errors.DuplicateIDError:  # a backend that refuses the id instead of keeping the first
+            pass
+        stored = self.collection.get(ids=[row_id], include=["metadatas"])
+        return bool(stored["ids"]) and stored["metadatas"][0].get("claim") == meta["claim"]
