@@ -20,9 +20,11 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langgraph.types import RetryPolicy
 
 from .errors import InvalidInput
 from .models import limited
+from .resilience import usable_reply
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_OPTIONS = len(LETTERS)
@@ -274,13 +276,14 @@ _no_logprobs: set[int] = set()
 _no_logprobs_lock = threading.Lock()
 
 
-def decode(model: BaseChatModel, messages: list[BaseMessage], spec: AnswerSpec) -> tuple[ClosedAnswer, list[BaseMessage]]:
-    """Answer ``messages`` (whose last message is ``spec.render(...)``) in closed form.
-    Returns the answer and the model replies it took (one; two the first time an endpoint turns
-    out to return no log-probabilities)."""
+def decode(model: BaseChatModel, messages: list[BaseMessage], spec: AnswerSpec,
+           retry: RetryPolicy | None = None) -> tuple[ClosedAnswer, list[BaseMessage]]:
+    """Answer ``messages`` (whose last message is ``spec.render(...)``) in closed form, each
+    call retried under ``retry`` (``resilience``). Returns the answer and the model replies it
+    took (one; two the first time an endpoint turns out to return no log-probabilities)."""
     replies = []
     if id(model) not in _no_logprobs:
-        reply = limited(model, 1, logprobs=True, top_logprobs=TOP_LOGPROBS).invoke(messages)
+        reply = usable_reply(limited(model, 1, logprobs=True, top_logprobs=TOP_LOGPROBS), retry).invoke(messages)
         replies.append(reply)
         distribution = token_distribution(reply, spec.labels())
         if distribution is not None:
@@ -288,7 +291,7 @@ def decode(model: BaseChatModel, messages: list[BaseMessage], spec: AnswerSpec) 
         if not (reply.response_metadata or {}).get("logprobs"):
             with _no_logprobs_lock:
                 _no_logprobs.add(id(model))
-    reply = limited(model, TEXT_REPLY_TOKENS).invoke(messages)
+    reply = usable_reply(limited(model, TEXT_REPLY_TOKENS), retry).invoke(messages)
     replies.append(reply)
     return parse_text(spec, reply.text), replies
 

@@ -11,7 +11,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from .context import Context
 from .graphs.agent import build_agent_graph
 from .ids import validate_user_id
-from .optimize import maybe_schedule
+from .scheduling import maybe_schedule
 from .resources import Resources
 
 HELP = "commands: /right TEXT (what you really wanted last turn), /feedback TEXT, /persona, /quit"

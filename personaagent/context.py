@@ -33,7 +33,7 @@ def _env_field(env: str, description: str, default: str = "") -> str:
     return field(default_factory=lambda: _env(env, default), metadata={"description": description})
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, frozen=True)
 class Context:
     """Per-run settings: whose agent this is, which models, where memory lives."""
 

@@ -18,7 +18,7 @@ from . import prompts
 from .answers import AnswerSpec, RatingScale, option_loss, rating_loss
 from .errors import ModelReplyError, PersonaAgentError
 from .models import structured
-from .resilience import TRANSIENT, model_retry
+from .resilience import retried
 
 
 @dataclass
@@ -109,12 +109,7 @@ def make_judge(model: BaseChatModel, retry: RetryPolicy | None = None) -> Metric
     """An LLM judge: loss = 1 − score in [0, 1], with the judge's sentence as the textual loss.
     Each verdict is retried on its own under ``retry`` (a batch of verdicts is not redone for one
     failed call); a missing or malformed verdict counts as a transient failure."""
-    retry = retry or model_retry()
-    judge = (structured(model, Judgement) | RunnableLambda(_verdict)).with_retry(
-        retry_if_exception_type=TRANSIENT, stop_after_attempt=retry.max_attempts, wait_exponential_jitter=True,
-        exponential_jitter_params={"multiplier": retry.initial_interval, "max": retry.max_interval, "jitter": retry.initial_interval,
-                                   "exp_base": retry.backoff_factor},
-    )
+    judge = retried(structured(model, Judgement) | RunnableLambda(_verdict), retry)
 
     def metric(sample: dict[str, Any], answer: str) -> Score:
         verdict = judge.invoke([

@@ -25,7 +25,7 @@ class ModelSettings:
     model: str = ""
     temperature: float = 0.0
     timeout_s: float = 120.0
-    max_retries: int = 2
+    max_retries: int = 0  # the client does not retry: resilience.retried is the one retry layer
     max_tokens: int = 768  # bounds every reply (a persona rewrite is at most ~600 tokens)
 
     @property

@@ -19,6 +19,7 @@ from typing import Callable, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from . import prompts
@@ -26,6 +27,7 @@ from .evidence import TITLE as EVIDENCE, evidence_section
 from .memory.episodic import Interaction
 from .memory.profile import describe
 from .models import limited, structured
+from .resilience import retried
 from .persona import LOOKUPS, join_sections, replace_section, section, split_sections
 
 EXAMPLES = "Examples of this user's past choices"
@@ -52,6 +54,7 @@ class Proposal:
     history: list[Interaction]  # labelled interactions older than every sample the optimizer judges on
     similar: Callable[[str, int], list[Interaction]]  # older interactions closest to a text
     model: BaseChatModel | None
+    retry: RetryPolicy | None
     max_chars: int
     max_examples: int
     signed_error: float | None = None
@@ -178,7 +181,7 @@ def edit(p: Proposal, run_name: str = "edit") -> Outcome:
     names = editable_sections(p.persona)
     ask = [SystemMessage(prompts.EDIT_INSTRUCTION.format(sections=", ".join(names))),
            HumanMessage(prompts.EDIT_INPUT.format(persona=_show(p.persona), critique=p.critique))]
-    raw = structured(p.model, Edits, include_raw=True).invoke(ask, config={"run_name": run_name})
+    raw = retried(structured(p.model, Edits, include_raw=True), p.retry).invoke(ask, config={"run_name": run_name})
     parsed, tokens = raw.get("parsed"), _tokens(raw.get("raw"))
     if parsed is None:  # no usable structured reply: no candidate (a retry would get the same reply)
         return None, 1, tokens
@@ -194,7 +197,7 @@ def rewrite_section(p: Proposal, run_name: str = "section") -> Outcome:
     names = [n for n in editable_sections(p.persona) if n != OPENING] or [OPENING]
     name = names[0]
     body = section(p.persona, name) if name != OPENING else split_sections(p.persona)[0][1]
-    reply = limited(p.model, MAX_SECTION_TOKENS).invoke([
+    reply = retried(limited(p.model, MAX_SECTION_TOKENS), p.retry).invoke([
         SystemMessage(prompts.SECTION_INSTRUCTION.format(section=name)),
         HumanMessage(prompts.SECTION_INPUT.format(section=name, body=body or "(empty)", critique=p.critique)),
     ], config={"run_name": run_name})

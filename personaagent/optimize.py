@@ -1,12 +1,9 @@
-"""Running the optimizer graph off the response path: from the CLI (with progress and resume) and
-in the background after enough new labelled interactions (debounced, one run per user at a time)."""
+"""Running the optimizer graph: one user (with progress and resume from a checkpointer), many users
+at once, and the summaries and diffs the CLI prints. Background runs are in ``scheduling``."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from difflib import unified_diff
 from typing import Any, Callable
 
@@ -15,12 +12,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from .context import Context
 from .errors import PersonaAgentError
 from .graphs.optimizer import build_optimizer_graph
-from .graphs.state import OptimizerOutput
+from .state import OptimizerOutput
 from .memory.store import MemoryStore
 from .resources import Resources
 from .settings import OptimizerSettings
-
-log = logging.getLogger(__name__)
 
 
 def run_optimizer(
@@ -117,70 +112,3 @@ def persona_diff(memory: MemoryStore, user_id: str, a: int, b: int) -> str:
     old, new = memory.personas.get(user_id, a), memory.personas.get(user_id, b)
     return "".join(unified_diff(old.text.splitlines(True), new.text.splitlines(True),
                                 fromfile=f"{user_id} v{a}", tofile=f"{user_id} v{b}"))
-
-
-def labelled_since_last_run(memory: MemoryStore, user_id: str) -> int:
-    since = memory.runs.last_started(user_id)
-    return sum(1 for i in memory.episodes.list(user_id, labelled=True) if since is None or i.timestamp > since)
-
-
-class OptimizationScheduler:
-    """Background optimizations: one worker thread pool, at most one pending or running
-    optimization per user (further triggers meanwhile are dropped), each started after a short
-    debounce so a burst of labelled interactions leads to one run."""
-
-    def __init__(self, debounce_s: float = 2.0, max_workers: int = 2):
-        self.debounce_s = debounce_s
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="persona-optimizer")
-        self._pending: dict[str, Future] = {}
-        self._lock = threading.Lock()
-
-    def schedule(self, context: Context, resources: Resources) -> Future | None:
-        """Queue an optimization of ``context.user_id``; None if one is already pending/running."""
-        with self._lock:
-            current = self._pending.get(context.user_id)
-            if current is not None and not current.done():
-                return None
-            future = self._executor.submit(self._run, context, resources)
-            self._pending[context.user_id] = future
-            return future
-
-    def _run(self, context: Context, resources: Resources) -> dict:
-        time.sleep(self.debounce_s)
-        memory = resources.memory_for(context)
-        try:
-            graph = build_optimizer_graph(resources).compile()
-            summary = graph.invoke(OptimizerSettings.of(trigger="scheduled").model_dump(), context=context)
-            log.info("background optimization of %s: %s", context.user_id, summary.get("stop_reason"))
-            return summary
-        except Exception as exc:
-            log.exception("background optimization of %s failed", context.user_id)
-            for run in reversed(memory.runs.history(context.user_id)):
-                if run["status"] == "running":
-                    memory.runs.finish(run["run_id"], f"failed: {exc}")
-                    break
-            raise
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until every scheduled optimization has finished (for tests and shutdown)."""
-        for future in list(self._pending.values()):
-            future.exception(timeout=timeout)
-
-
-_default: OptimizationScheduler | None = None
-
-
-def default_scheduler() -> OptimizationScheduler:
-    global _default
-    if _default is None:
-        _default = OptimizationScheduler()
-    return _default
-
-
-def maybe_schedule(context: Context, resources: Resources) -> Future | None:
-    """Schedule a background optimization once ``context.optimize_every`` labelled interactions
-    arrived since the user's last run (0 turns this off)."""
-    every = context.optimize_every
-    if every <= 0 or labelled_since_last_run(resources.memory_for(context), context.user_id) < every:
-        return None
-    return (resources.scheduler or default_scheduler()).schedule(context, resources)

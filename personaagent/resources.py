@@ -27,26 +27,22 @@ class Resources:
     # The optimizer's per-sample loss: (sample, answer) -> metrics.Score or (loss, feedback).
     # None: the metric named in the optimizer's input (auto/label/rating/judge).
     metric: Callable[[dict[str, Any], str], Any] | None = None
-    # Where update_memory schedules background optimizations (None: the process-wide default).
-    scheduler: Any = None
     # How model-calling nodes are retried on transient failures (see ``resilience``).
     retry: RetryPolicy = field(default_factory=model_retry)
 
-    # ``context``: a run's runtime context (see ``Context.of`` for what else is accepted).
-    def memory_for(self, context: Any) -> MemoryStore:
-        return self.memory or memory_for(Context.of(context))
+    def memory_for(self, context: Context) -> MemoryStore:
+        return self.memory or memory_for(context)
 
-    def agent_model_for(self, context: Any) -> BaseChatModel:
-        return self.agent_model or chat_model(Context.of(context).agent_model())
+    def agent_model_for(self, context: Context) -> BaseChatModel:
+        return self.agent_model or chat_model(context.agent_model())
 
-    def tool_rounds_for(self, context: Any) -> int:
+    def tool_rounds_for(self, context: Context) -> int:
         """How many times the agent model may call tools on its own in one turn: the context's
         ``max_tool_rounds``, else 0 for the embedded model (it never calls a tool under
         ``tool_choice="auto"``, and writes calls as text instead) and 2 for any other model."""
-        ctx = Context.of(context)
-        if ctx.max_tool_rounds is not None:
-            return ctx.max_tool_rounds
-        return 2 if self.agent_model is not None or ctx.agent_model().is_remote else 0
+        if context.max_tool_rounds is not None:
+            return context.max_tool_rounds
+        return 2 if self.agent_model is not None or context.agent_model().is_remote else 0
 
-    def optimizer_model_for(self, context: Any) -> BaseChatModel:
-        return self.optimizer_model or self.agent_model or chat_model(Context.of(context).optimizer_model())
+    def optimizer_model_for(self, context: Context) -> BaseChatModel:
+        return self.optimizer_model or self.agent_model or chat_model(context.optimizer_model())

@@ -6,7 +6,7 @@ import pytest
 from langgraph_sdk import Auth
 
 from personaagent.errors import InvalidUserId, PersonaAgentError
-from personaagent.server.auth import check_run_context
+from personaagent.server.auth import check_assistant_context, check_run_context
 from personaagent.server.tokens import OPEN, token_table, user_for_token
 
 
@@ -49,8 +49,21 @@ def test_auth_off_is_explicit(monkeypatch):
     (None, None, "acts for user 'alice'"),
     (None, {"user_id": "bob"}, "acts for user 'alice'"),
     ({"user_id": "alice", "model_base_url": "http://evil"}, None, "model_base_url are set by the server"),
+    ({"user_id": "alice", "model_name": "gpt-4-32k"}, None, "model_name are set by the server"),
+    ({"user_id": "alice", "optimizer_model_name": "o1"}, None, "optimizer_model_name are set by the server"),
 ])
 def test_a_run_must_be_for_the_caller_and_leave_server_fields_alone(context, configurable, message):
     with pytest.raises(Auth.exceptions.HTTPException, match=message):
         check_run_context("alice", context, configurable)
     check_run_context("alice", {"user_id": "alice", "top_k": 2}, None)
+
+
+@pytest.mark.parametrize("context, configurable, message", [
+    ({"persona": "You are a pirate."}, None, "persona belong to one user"),
+    (None, {"user_id": "bob"}, "user_id belong to one user"),
+    ({"model_name": "gpt-4o"}, None, "model_name are set by the server"),
+])
+def test_a_shared_assistant_carries_nothing_of_one_user(context, configurable, message):
+    with pytest.raises(Auth.exceptions.HTTPException, match=message):
+        check_assistant_context(context, configurable)
+    check_assistant_context({"top_k": 2, "profile_every": 5}, None)

@@ -2,7 +2,7 @@ from personaagent.chat import run_chat
 from personaagent.context import Context
 from personaagent.memory import memory_for
 from personaagent.resources import Resources
-from personaagent.testing import ScriptedChatModel, tool_call
+from personaagent.testing import ScriptedChatModel
 
 
 def reader(lines):
@@ -19,8 +19,6 @@ def reader(lines):
 
 def test_chat_records_right_answer_and_keeps_the_thread(tmp_path, monkeypatch):
     def respond(messages, kwargs):
-        if kwargs.get("tool_choice") == "search_history":
-            return tool_call("search_history", query="q")
         return f"answer {sum(1 for m in messages if m.type == 'human')}"
 
     model = ScriptedChatModel(script=respond)

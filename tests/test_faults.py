@@ -75,7 +75,28 @@ def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, 
                 assert section(version.text, LOOKUPS) == section(memory.personas.get(user, 1).text, LOOKUPS)
                 assert version.loss < loss_of[version.parent]  # better than the version it replaced
                 loss_of[version.version] = version.loss
-        assert memory.current_persona(user).text.strip()
+        stored = memory.personas.latest(user)  # (current_persona would create one: it could not fail)
+        assert stored is not None and stored.text.strip() and section(stored.text, LOOKUPS)
     report(f"optimizer ({metric} metric), 12 runs", {**outcomes, "model calls": calls, **{f"injected {k}": v for k, v in faults.items()}})
     assert set(faults) == {"timeout", "server_error", "malformed", "empty", "truncated"}
     assert outcomes["finished"] >= 8 and outcomes["accepted"] >= 6  # 10 and 8–10 in the runs noted in the README
+
+
+def test_there_is_one_retry_layer(memory, context_for):
+    """A model that always times out costs exactly max_attempts requests per call: the client does
+    not retry on its own, and no node retries the call again around it."""
+    from personaagent.metrics import make_judge
+    from personaagent.models import ModelSettings
+
+    assert ModelSettings().max_retries == 0
+    always = FaultInjectingChatModel(inner=ScriptedChatModel(script=persona_agent_script("x")), rate=1.0,
+                                     kinds=("timeout",))
+    graph = build_agent_graph(Resources(memory=memory, agent_model=always, retry=FAST_RETRY)).compile()
+    with pytest.raises(TimeoutError):
+        graph.invoke({"messages": [HumanMessage("hello?")]}, context=context_for("alice"))
+    assert always.calls == FAST_RETRY.max_attempts
+    judge_model = FaultInjectingChatModel(inner=ScriptedChatModel(script=persona_agent_script("x")), rate=1.0,
+                                          kinds=("timeout",))
+    with pytest.raises(TimeoutError):
+        make_judge(judge_model, FAST_RETRY)({"query": "q", "ground_truth": "x"}, "y")
+    assert judge_model.calls == FAST_RETRY.max_attempts

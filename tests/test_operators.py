@@ -73,7 +73,7 @@ def test_fit_trims_editable_lines_never_the_rules():
 
 def proposal(persona, history, misses=(), similar=lambda text, k: []):
     return Proposal(persona=persona, critique="", misses=list(misses), history=history, similar=similar, model=None,
-                    max_chars=2400, max_examples=2)
+                    retry=None, max_chars=2400, max_examples=2)
 
 
 def test_evidence_and_examples_operators_write_their_sections():

@@ -8,7 +8,7 @@ from personaagent.cli import main
 from personaagent.context import Context
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction, MemoryStore
-from personaagent.optimize import OptimizationScheduler, labelled_since_last_run
+from personaagent.scheduling import OptimizationScheduler, maybe_schedule
 from personaagent.resources import Resources
 from personaagent import prompts
 from personaagent.persona import section
@@ -77,7 +77,7 @@ def test_optimize_without_labels_fails_clearly(tmp_path, capsys):
     assert "no labelled interactions" in capsys.readouterr().err
 
 
-def test_labelled_turns_schedule_one_debounced_background_run(tmp_path):
+def test_the_caller_schedules_one_debounced_background_run_after_labelled_turns(tmp_path):
     memory = MemoryStore.open(tmp_path / "chroma", embedder=HashEmbeddingFunction())
     release = threading.Event()
     inner = responder()
@@ -88,11 +88,16 @@ def test_labelled_turns_schedule_one_debounced_background_run(tmp_path):
         return inner(messages, kwargs)
 
     scheduler = OptimizationScheduler(debounce_s=1.0)  # longer than the 4 turns take
-    resources = Resources(memory=memory, agent_model=ScriptedChatModel(script=respond), scheduler=scheduler)
+    resources = Resources(memory=memory, agent_model=ScriptedChatModel(script=respond))
     graph = build_agent_graph(resources).compile()
     ctx = Context(user_id="alice", chroma_path=str(tmp_path / "chroma"), optimize_every=2, profile_every=1000)
-    for n in range(4):
+    graph.invoke({"messages": [HumanMessage("question 0")], "ground_truth": "RIGHT"}, context=ctx)
+    graph.invoke({"messages": [HumanMessage("question 1")], "ground_truth": "RIGHT"}, context=ctx)
+    assert memory.runs.history("alice") == [] and not scheduler._pending  # the graph itself starts nothing
+    assert maybe_schedule(ctx, resources, scheduler) is not None  # 2 labelled turns: due
+    for n in range(2, 4):
         graph.invoke({"messages": [HumanMessage(f"question {n}")], "ground_truth": "RIGHT"}, context=ctx)
+        assert maybe_schedule(ctx, resources, scheduler) is None  # one is pending: dropped
     # the turns returned while the optimization is still blocked: it runs off the response path
     deadline = time.monotonic() + 10
     while not memory.runs.history("alice") and time.monotonic() < deadline:
@@ -104,7 +109,7 @@ def test_labelled_turns_schedule_one_debounced_background_run(tmp_path):
     runs = memory.runs.history("alice")
     assert [r["status"] for r in runs] == ["finished"]  # turns 2, 3 and 4 were debounced into one run
     assert memory.personas.latest("alice").source == "optimizer"
-    assert labelled_since_last_run(memory, "alice") == 0
+    assert not memory.optimization_due("alice", 1)
 
 
 def test_failed_background_run_is_marked_in_the_run_log(tmp_path):

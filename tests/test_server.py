@@ -20,7 +20,7 @@ from support.processes import Process, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TOKENS = {"alice": "tok-alice-0123456789", "bob": "tok-bob-9876543210"}
+TOKENS = {"alice": "tok-alice-0123456789", "bob": "tok-bob-9876543210", "carol": "tok-carol-5555555555"}
 DINNERS = [f"Dinner {n}: pizza or sushi?" for n in range(4)]
 
 
@@ -174,3 +174,44 @@ def test_requests_without_a_valid_token_are_refused(cluster):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic tok-alice-0123456789"}):
         response = httpx.post(f"{cluster['url']}/threads/search", json={}, headers=headers)
         assert response.status_code == 401, (headers, response.text)
+
+
+def test_a_users_assistant_can_neither_show_nor_steer_another_user(cluster, optimized):
+    bob, alice = client_for(cluster["url"], "bob"), client_for(cluster["url"], "alice")
+    for context in ({"persona": "You are bob's pirate assistant."}, {"user_id": "bob"}, {"model_name": "gpt-4o"}):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            bob.assistants.create("agent", context=context, name="bob's")
+        assert status_of(refused.value) == 403, context
+    shared = bob.assistants.create("agent", context={"top_k": 2}, name="bob's short memory")
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        bob.assistants.update(shared["assistant_id"], context={"persona": "You are a pirate."})
+    assert status_of(refused.value) == 403 and "belong to one user" in detail_of(refused.value)
+    # alice finds the assistant, with nothing of bob's in it, and runs it as herself: her persona steers
+    found = {a["assistant_id"]: a for a in alice.assistants.search(graph_id="agent")}
+    assert found[shared["assistant_id"]]["context"] == {"top_k": 2}
+    thread = alice.threads.create()
+    out = alice.runs.wait(thread["thread_id"], shared["assistant_id"],
+                          input={"messages": [{"role": "user", "content": "Brunch: pizza or sushi?"}]},
+                          context={"user_id": "alice"})
+    assert (out["answer"], out["persona_version"], len(out["retrieved"])) == ("sushi", 2, 2)
+
+
+def test_the_server_schedules_an_optimization_through_its_own_runs_api(cluster):
+    from personaagent.nodes.request_optimization import optimizer_thread
+
+    carol = client_for(cluster["url"], "carol")
+    thread = carol.threads.create()
+    context = {"user_id": "carol", "optimize_every": 2}
+    for n in range(3):  # 2 labelled turns make one due; the 3rd asks again while it is pending
+        carol.runs.wait(thread["thread_id"], "agent", context=context,
+                        input={"messages": [{"role": "user", "content": f"Tea {n}: green or black?"}], "ground_truth": "black"})
+    scheduled = optimizer_thread("carol")
+    runs = carol.runs.list(scheduled)
+    assert len(runs) == 1 and runs[0]["metadata"]["trigger"] == "scheduled"  # the second request was rejected
+    summary = carol.runs.join(scheduled, runs[0]["run_id"])
+    assert summary["accepted"] == 1 and carol.runs.get(scheduled, runs[0]["run_id"])["status"] == "success"
+    memory = MemoryStore.open(host="127.0.0.1", port=cluster["chroma_port"])
+    assert memory.personas.latest("carol").source == "optimizer"
+    assert [r["trigger"] for r in memory.runs.history("carol")] == ["scheduled"]
+    assert scheduled in {t["thread_id"] for t in carol.threads.search()}  # visible to carol, as her thread
+    assert scheduled not in {t["thread_id"] for t in client_for(cluster["url"], "bob").threads.search()}

@@ -30,6 +30,7 @@ from ..evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
 from ..optimize import run_optimizer
 from ..persona import generic_persona, replace_section
+from ..resilience import usable_reply
 from ..resources import Resources
 from ..settings import OptimizerSettings
 from .types import EvalItem, EvalUser
@@ -88,8 +89,9 @@ class _Answerer:
         request = spec.render(item.query) if spec else item.query
         messages = [SystemMessage(prompts.GENERIC_ASSISTANT), HumanMessage(request)]
         if spec is None:
-            return {"answer": self.model.invoke(messages).text, "distribution": None, "path": "generated"}
-        closed, _ = decode(self.model, messages, spec)
+            reply = usable_reply(self.model, self.resources.retry).invoke(messages)
+            return {"answer": reply.text, "distribution": None, "path": "generated"}
+        closed, _ = decode(self.model, messages, spec, self.resources.retry)
         return {"answer": closed.answer, "distribution": closed.distribution, "path": closed.path,
                 "rating": None if closed.median is None else {"median": closed.median, "mean": closed.mean}}
 

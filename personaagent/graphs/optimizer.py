@@ -14,17 +14,17 @@ simulates each on the same samples; ``select`` keeps the best by a paired test. 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable
 
 from langgraph.graph import END, START, StateGraph
 
 from ..context import Context
+from .binding import bind
 from ..nodes import optimizer as nodes
 from ..resources import Resources
 from .agent import build_agent_graph
 from ..settings import OptimizerSettings
-from .state import (
+from ..state import (
     OptimizerOutput,
     OptimizerState,
     SimulationInput,
@@ -52,16 +52,16 @@ def build_optimizer_graph(
     agent's step: it gets one ``Send`` payload (``SimulationInput``) and returns
     ``{"simulations": [...]}`` (see ``personaagent.standalone``)."""
     resources = resources or Resources()
-    bind = lambda fn: partial(fn, resources=resources)  # noqa: E731
     builder = StateGraph(OptimizerState, context_schema=Context, input_schema=OptimizerSettings,
                          output_schema=OptimizerOutput)
-    builder.add_node("load_batch", bind(nodes.load_batch))
+    builder.add_node("load_batch", bind(nodes.load_batch, resources))
     builder.add_node("simulate", simulate or build_simulation_graph(resources).compile())
-    builder.add_node("compare", bind(nodes.compare), retry_policy=resources.retry)
-    builder.add_node("select", bind(nodes.select))
-    builder.add_node("critique", bind(nodes.critique), retry_policy=resources.retry)
-    builder.add_node("propose", bind(nodes.propose), retry_policy=resources.retry)
-    builder.add_node("finish", bind(nodes.finish))
+    # model-calling nodes carry no retry policy: each model call retries itself (``resilience``)
+    builder.add_node("compare", bind(nodes.compare, resources))
+    builder.add_node("select", bind(nodes.select, resources))
+    builder.add_node("critique", bind(nodes.critique, resources))
+    builder.add_node("propose", bind(nodes.propose, resources))
+    builder.add_node("finish", bind(nodes.finish, resources))
     builder.add_edge(START, "load_batch")
     builder.add_conditional_edges("load_batch", nodes.fan_out, ["simulate"])
     builder.add_edge("simulate", "compare")

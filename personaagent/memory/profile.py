@@ -7,6 +7,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
 from ..prompts import quote
+from ..resilience import retried
 from .episodic import Interaction
 
 MAX_PROFILE_INTERACTIONS = 60
@@ -56,7 +57,7 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
     domains = sorted(by_domain, key=lambda d: -len(by_domain[d]))[:MAX_DOMAINS]  # most frequent first
     lines = []
     for domain in domains:
-        reply = model.invoke([
+        reply = retried(model).invoke([
             SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
             HumanMessage("\n".join(map(_prompt_line, by_domain[domain][-PER_DOMAIN:]))),
         ])

@@ -154,6 +154,15 @@ class MemoryStore:
                 raise PersonaConflict(f"persona of {user_id!r} changed while rolling back to v{to_version}; "
                                       "nothing was stored: try again") from None
 
+    def optimization_due(self, user_id: str, every: int) -> bool:
+        """True when ``every`` (> 0) or more labelled interactions arrived since the user's last
+        optimization run started."""
+        if every <= 0:
+            return False
+        since = self.runs.last_started(user_id)
+        labelled = self.episodes.list(user_id, labelled=True)
+        return sum(1 for i in labelled if since is None or i.timestamp > since) >= every
+
     # --- semantic profile ----------------------------------------------------------------
     def profile_is_stale(self, user_id: str, every: int) -> bool:
         """True when ``every`` or more interactions arrived since the latest profile."""

@@ -4,18 +4,16 @@ tool use on a model that never calls a tool on its own."""
 
 from __future__ import annotations
 
-from langgraph.runtime import Runtime
 
 from ..context import Context
-from ..graphs.state import AgentState
+from ..state import AgentState
 from ..persona import available_lookups, lookups_for
 from ..resources import Resources
 from ..tools import sources
 from .messages import current_query, request_spec
 
 
-def look_up(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    ctx = Context.of(runtime.context)
+def look_up(state: AgentState, ctx: Context, resources: Resources) -> dict:
     spec = request_spec(state)
     query = current_query(state["messages"])
     query = spec.stored_query(query) if spec else query

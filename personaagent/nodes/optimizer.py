@@ -1,5 +1,5 @@
 """Nodes of the optimizer graph: load_batch → simulate (fan-out) → compare → select ⇄ critique →
-propose → simulate … → finish. Each is a small function of (state, runtime); the edit operators
+propose → simulate … → finish. Each is a small function of (state, ctx, resources); the edit operators
 live in ``operators`` and the acceptance rule in ``selection``."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
-from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from .. import operators, prompts, selection
 from ..context import Context
 from ..errors import PersonaAgentError, PersonaConflict
-from ..graphs.state import OptimizerState, SimulationState
+from ..state import OptimizerState, SimulationState
 from ..ids import validate_user_id
 from ..metrics import Score, build_metric, choose_metric
 from ..persona import LOOKUPS, remove_section
 from ..prompts import quote
+from ..resilience import usable_reply
 from ..resources import Resources
 from ..settings import OptimizerSettings
 from .reason import usage_tokens
@@ -37,12 +37,12 @@ def settings_of(state: OptimizerState) -> OptimizerSettings:
     return OptimizerSettings.of(state["settings"])
 
 
-def load_batch(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def load_batch(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """The user's latest N labelled interactions (the batch, for reflection) and the V before them
     (the validation window: selection judges on both)."""
     settings = OptimizerSettings.of({k: state.get(k) for k in OptimizerSettings.model_fields})
-    user = validate_user_id(Context.of(runtime.context).user_id)
-    memory = resources.memory_for(runtime.context)
+    user = validate_user_id(ctx.user_id)
+    memory = resources.memory_for(ctx)
     labelled = memory.episodes.list(user, labelled=True)
     if not labelled:
         raise PersonaAgentError(f"user {user!r} has no labelled interactions (with a ground truth) to optimize on")
@@ -92,9 +92,9 @@ def _signed_error(sim: dict) -> float | None:
     return sum(float(k) * p for k, p in sim["distribution"].items()) - float(sim["ground_truth"])
 
 
-def compare(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def compare(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """A numeric and a textual loss for each simulation of this round, per persona."""
-    metric = resources.metric or build_metric(state["metric"], lambda: resources.optimizer_model_for(runtime.context))
+    metric = resources.metric or build_metric(state["metric"], lambda: resources.optimizer_model_for(ctx), resources.retry)
     sims = sorted((s for s in state["simulations"] if s["round"] == state["round"]), key=lambda s: (s["candidate"], s["id"]))
     scores: dict[str, list[dict]] = {}
     calls = 0
@@ -143,13 +143,13 @@ def iteration_name(round_: int) -> str:
     return "optimizer baseline" if round_ == 0 else f"optimizer iteration {round_}"
 
 
-def select(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def select(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """The round's verdict, traced as a run named after the iteration (see ``iteration_name``)."""
-    verdict = RunnableLambda(partial(_select, runtime=runtime, resources=resources), name=iteration_name(state["round"]))
+    verdict = RunnableLambda(partial(_select, ctx=ctx, resources=resources), name=iteration_name(state["round"]))
     return verdict.invoke(state)
 
 
-def _select(state: OptimizerState, runtime: Runtime[Context], resources: Resources) -> dict:
+def _select(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """Keep-best over the pool: the current persona, and this round's candidates judged on the
     same samples (``selection.paired``); the best one that passes replaces the persona."""
     settings, round_ = settings_of(state), state["round"]
@@ -177,8 +177,8 @@ def _select(state: OptimizerState, runtime: Runtime[Context], resources: Resourc
     else:
         candidate, best = state["proposals"][chosen], state["scores"][str(chosen + 1)]
         try:
-            version = resources.memory_for(runtime.context).save_optimized_persona(
-                Context.of(runtime.context).user_id, candidate["persona"], state["base_version"],
+            version = resources.memory_for(ctx).save_optimized_persona(
+                ctx.user_id, candidate["persona"], state["base_version"],
                 loss=_losses(best)["loss"], critique=state.get("critique") or "", run_marker=f"{state['run_id']}:{round_}",
                 operator=candidate["operator"])
         except PersonaConflict:  # another writer (optimization, rollback) got there first: stop, store nothing
@@ -215,12 +215,12 @@ def _describe_miss(n: int, s: dict) -> str:
             f"   From the history it saw: {seen}")
 
 
-def critique(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def critique(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """One textual gradient from the batch's misses, worst first (no model call when none)."""
     shown = misses(state)
     if not shown:
         return {"critique": ""}
-    reply = resources.optimizer_model_for(runtime.context).invoke([
+    reply = usable_reply(resources.optimizer_model_for(ctx), resources.retry).invoke([
         SystemMessage(prompts.CRITIQUE_INSTRUCTION),
         HumanMessage(prompts.CRITIQUE_INPUT.format(
             misses="\n".join(_describe_miss(n, s) for n, s in enumerate(shown, 1)),
@@ -229,18 +229,18 @@ def critique(state: OptimizerState, runtime: Runtime[Context], *, resources: Res
     return {"critique": reply.text.strip()[:MAX_CRITIQUE_CHARS], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
-def propose(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """This iteration's candidates, each from one edit operator (``operators.propose``)."""
     settings, round_ = settings_of(state), state["round"] + 1
-    user = Context.of(runtime.context).user_id
-    memory = resources.memory_for(runtime.context)
+    user = ctx.user_id
+    memory = resources.memory_for(ctx)
     batch = [s for s in state["best_scores"] if s["split"] == "batch"]
     signed = [s["signed_error"] for s in batch if s.get("signed_error") is not None]
     proposal = operators.Proposal(
         persona=state["best_persona"], critique=state.get("critique") or "", misses=misses(state),
         history=memory.episodes.list(user, before=state["window_start"], labelled=True),
         similar=lambda text, k: memory.episodes.search(user, text, k=k, before=state["window_start"]),
-        model=resources.optimizer_model_for(runtime.context), max_chars=settings.max_persona_chars,
+        model=resources.optimizer_model_for(ctx), retry=resources.retry, max_chars=settings.max_persona_chars,
         max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None)
     found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
                                              run_name=f"propose for {iteration_name(round_)}")
@@ -252,8 +252,8 @@ def route_after_propose(state: OptimizerState):
     return fan_out(state) if state["proposals"] else "select"
 
 
-def finish(state: OptimizerState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def finish(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """Close the run in the run log with its summary."""
     summary = {k: state.get(k) for k in SUMMARY_KEYS} | {"final_version": state["base_version"]}
-    resources.memory_for(runtime.context).runs.finish(state["run_id"], "finished", summary)
+    resources.memory_for(ctx).runs.finish(state["run_id"], "finished", summary)
     return {"final_version": state["base_version"]}

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
-from langgraph.runtime import Runtime
 
 from .. import prompts
 from ..answers import decode
 from ..context import Context
-from ..errors import ModelReplyError
-from ..graphs.state import AgentState
+from ..state import AgentState
 from ..memory.episodic import Interaction
 from ..persona import available_lookups, for_prompt
+from ..resilience import usable_reply
 from ..resources import Resources
 from ..tools.personal import format_memories
 from ..web import network_available
@@ -55,32 +54,30 @@ def offered_tools(tools: list[BaseTool]) -> list[BaseTool]:
     return [t for t in tools if t.name != "search_wikipedia" or network_available()]
 
 
-def _closed_form(state: AgentState, model, spec) -> dict:
+def _closed_form(state: AgentState, model, spec, retry) -> dict:
     dialogue = conversation(state["messages"])
     last = max(i for i, m in enumerate(dialogue) if isinstance(m, HumanMessage))
     dialogue[last] = HumanMessage(spec.render(dialogue[last].text))
-    answer, replies = decode(model, [SystemMessage(system_prompt(state)), *dialogue], spec)
+    answer, replies = decode(model, [SystemMessage(system_prompt(state)), *dialogue], spec, retry)
     return {"messages": [AIMessage(answer.answer)], "answer_distribution": answer.distribution,
-            "answer_path": answer.path,
+            "answer_path": answer.path, "answer_truncated": False,
             "rating": None if answer.median is None else {"median": answer.median, "mean": answer.mean},
             "model_calls": len(replies), "tokens": sum(usage_tokens(r) for r in replies)}
 
 
-def reason(state: AgentState, runtime: Runtime[Context], *, resources: Resources, tools: list[BaseTool]) -> dict:
-    ctx = Context.of(runtime.context)
+def reason(state: AgentState, ctx: Context, resources: Resources, *, tools: list[BaseTool]) -> dict:
     model = resources.agent_model_for(ctx)
     spec = request_spec(state)
     if spec is not None:
-        return _closed_form(state, model, spec)
+        return _closed_form(state, model, spec, resources.retry)
     may_call = tool_rounds(state["messages"]) < resources.tool_rounds_for(ctx)
     bound = model.bind_tools(offered_tools(tools)) if may_call else model
-    reply = bound.invoke([SystemMessage(system_prompt(state, may_call)), *conversation(state["messages"])])
-    if not reply.tool_calls and reply.invalid_tool_calls:
-        raise ModelReplyError(f"the model's tool call was malformed: {reply.invalid_tool_calls[0].get('error')}")
-    if not reply.tool_calls and not reply.text.strip():
-        raise ModelReplyError("the model returned an empty answer")
+    reply = usable_reply(bound, resources.retry).invoke(
+        [SystemMessage(system_prompt(state, may_call)), *conversation(state["messages"])])
+    # an answer cut off by the token limit is kept, and says so (a retry would be cut off again)
+    truncated = not reply.tool_calls and (reply.response_metadata or {}).get("finish_reason") == "length"
     return {"messages": [reply], "answer_distribution": None, "answer_path": "generated", "rating": None,
-            "model_calls": 1, "tokens": usage_tokens(reply)}
+            "answer_truncated": truncated, "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
 def route_after_reason(state: AgentState) -> str:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from langgraph.runtime import Runtime
 
 from ..context import Context
-from ..graphs.state import AgentState
+from ..state import AgentState
 from ..ids import validate_user_id
 from ..resources import Resources
 from .messages import current_query, request_spec
 
 
-def retrieve_memory(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
-    ctx = Context.of(runtime.context)
+def retrieve_memory(state: AgentState, ctx: Context, resources: Resources) -> dict:
     user = validate_user_id(ctx.user_id)
     spec = request_spec(state)  # refuses a malformed answer set before anything is read
     memory = resources.memory_for(ctx)

@@ -1,16 +1,15 @@
 """update_memory: write the interaction (with its ground truth or feedback, when given) to
-episodic memory, refresh the semantic profile every ``profile_every`` interactions, and schedule a
-background persona optimization after ``optimize_every`` new labelled ones (the turn never waits)."""
+episodic memory and refresh the semantic profile every ``profile_every`` interactions. It only
+records: optimizations are started by callers (``scheduling``) or, when served, by the server."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from langgraph.runtime import Runtime
 
 from ..context import Context
-from ..graphs.state import AgentState
+from ..state import AgentState
 from ..memory.episodic import Interaction
 from ..resilience import TRANSIENT
 from ..resources import Resources
@@ -23,11 +22,10 @@ TURN_RESET = {"ground_truth": None, "feedback": None, "persona_override": None, 
               "answer_options": None, "rating_scale": None}
 
 
-def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Resources) -> dict:
+def update_memory(state: AgentState, ctx: Context, resources: Resources) -> dict:
     answer = last_answer(state["messages"])
     if state.get("record") is False:
-        return {"answer": answer, "interaction_id": None, **TURN_RESET}
-    ctx = Context.of(runtime.context)
+        return {"answer": answer, "interaction_id": None, "labelled": None, **TURN_RESET}
     memory = resources.memory_for(ctx)
     spec = request_spec(state)
     item = Interaction(
@@ -46,8 +44,4 @@ def update_memory(state: AgentState, runtime: Runtime[Context], *, resources: Re
             memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx))
         except TRANSIENT as exc:  # the turn is stored; the profile is refreshed on a later turn
             log.warning("profile refresh of %s failed, will retry on a later turn: %r", ctx.user_id, exc)
-    if item.labelled:
-        from ..optimize import maybe_schedule  # the optimizer graph builds on this one
-
-        maybe_schedule(ctx, resources)
-    return {"answer": answer, "interaction_id": item.id, **TURN_RESET}
+    return {"answer": answer, "interaction_id": item.id, "labelled": item.labelled, **TURN_RESET}

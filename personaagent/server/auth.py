@@ -6,10 +6,14 @@ A request carries ``Authorization: Bearer <token>``; the token names one Persona
 - run the graphs for themselves: a run's ``context.user_id`` must be their own id (memory,
   profile and persona are reached only through runs, so this fences them);
 - see, change and run threads they created (threads are tagged with an ``owner``);
+- create and change assistants that carry no user-specific settings (no ``user_id``, no
+  ``persona``): assistants are shared by every user of the server, so one user's assistant can
+  neither show another user their persona nor steer their runs with it;
 - touch the LangGraph store under their own namespace.
 
-Deployment settings in a run's context (model endpoints and keys, where Chroma lives) are the
-server's: a client may not set them. Scheduled runs (crons) are not offered to token users.
+Deployment settings in a run's context (model endpoints, keys and model names, which bill the
+server's account; where Chroma lives) are the server's: a client may not set them. Scheduled runs
+(crons) are not offered to token users.
 With ``PERSONAAGENT_AUTH=off`` every request is the developer, who may act as any user.
 """
 
@@ -24,11 +28,14 @@ from ..errors import PersonaAgentError
 from .tokens import OPEN, token_table, user_for_token
 
 ANY_USER = "personaagent:any-user"
-# Context fields that point the server at infrastructure; a client must not redirect them.
+# Context fields that point the server at infrastructure or choose what its key pays for; a client
+# must not set them.
 SERVER_FIELDS = frozenset({
-    "model_base_url", "model_api_key", "optimizer_base_url", "optimizer_api_key", "chroma_path",
-    "chroma_host", "chroma_port", "embedding_base_url", "embedding_model",
+    "model_base_url", "model_api_key", "model_name", "optimizer_base_url", "optimizer_api_key",
+    "optimizer_model_name", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url", "embedding_model",
 })
+# Context fields that belong to one user; a shared assistant must not carry them.
+USER_FIELDS = frozenset({"user_id", "persona"})
 
 auth = Auth()
 
@@ -87,18 +94,37 @@ async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.on.threads.creat
     return _owned(ctx, value)
 
 
+def check_assistant_context(context: dict[str, Any] | None, configurable: dict[str, Any] | None) -> None:
+    """An assistant a token user creates or changes holds shared settings only."""
+    settings = {**(configurable or {}), **(context or {})}
+    if personal := sorted(USER_FIELDS & settings.keys()):
+        raise _deny(403, f"assistants are shared by every user of this server: context fields {', '.join(personal)} "
+                         "belong to one user; set them on each run instead")
+    if fixed := sorted(SERVER_FIELDS & settings.keys()):
+        raise _deny(403, f"context fields {', '.join(fixed)} are set by the server, not by a request")
+
+
 @auth.on.assistants.create
 async def on_assistant_create(ctx: Auth.types.AuthContext, value: Auth.types.on.assistants.create.value):
     if _unrestricted(ctx):
         return None
-    check_run_context(ctx.user.identity, value.get("context"), (value.get("config") or {}).get("configurable"))
+    check_assistant_context(value.get("context"), (value.get("config") or {}).get("configurable"))
+    return _owned(ctx, value)
+
+
+@auth.on.assistants.update
+async def on_assistant_update(ctx: Auth.types.AuthContext, value: Auth.types.on.assistants.update.value):
+    if _unrestricted(ctx):
+        return None
+    check_assistant_context(value.get("context"), (value.get("config") or {}).get("configurable"))
     return _owned(ctx, value)
 
 
 @auth.on.assistants.read
 @auth.on.assistants.search
 async def on_assistant_read(ctx: Auth.types.AuthContext, value: dict):
-    """Assistants hold graph settings, not user data; the graphs' own assistants are shared."""
+    """Assistants hold shared graph settings only (see ``check_assistant_context``), so every
+    user may see and run them; a run still acts only for its caller's own user id."""
     return None
 
 

@@ -1,5 +1,6 @@
-"""Graph state. ``InputState`` is what a caller (or Studio) sends; per-turn fields are cleared by
-``update_memory`` so they never leak into the next turn of a checkpointed thread."""
+"""Graph state: what callers send (``InputState``), what a turn returns, and the optimizer's channels.
+Per-turn fields are cleared by ``update_memory`` so they never leak into the next turn of a
+checkpointed thread. Nodes and graphs import it; it imports neither."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ class OutputState(TypedDict, total=False):
     answer_distribution: dict[str, float] | None
     answer_path: str | None  # logprobs | text (closed form read from a text reply) | generated (free text)
     rating: dict[str, float] | None  # a rating's point predictions: {"median": …, "mean": …}
+    answer_truncated: bool | None  # a generated answer cut off by the model's token limit
     retrieved: list[dict[str, Any]]
     persona_version: int | None
-    interaction_id: str | None
+    interaction_id: str | None  # the stored interaction (None with record=False)
+    labelled: bool | None  # whether it carries what the user wanted (a ground truth)
     model_calls: Annotated[int, operator.add]  # chat-model calls made by the reason node
     tokens: Annotated[int, operator.add]  # their total tokens, when the model reports usage
 

@@ -1,4 +1,4 @@
-"""`personaagent eval`: the command that loads a dataset, runs the ladder and prints the report."""
+"""``personaagent eval``: load a dataset, run the ablation ladder, print the report."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 from ..errors import PersonaAgentError
+from .common import context_of
 
 DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))
 
 
 def cmd_eval(args) -> int:
-    from ..cli import context_of
+    from ..eval.ladder import RUNGS, LadderSettings
+    from ..eval.run import run_eval
     from ..settings import OptimizerSettings
-    from .ladder import RUNGS, LadderSettings
-    from .run import run_eval
 
     try:
         import matplotlib  # noqa: F401
@@ -23,19 +23,19 @@ def cmd_eval(args) -> int:
         raise PersonaAgentError("`personaagent eval` needs the eval extra: pip install 'personaagent[eval]'") from None
     data = Path(args.data) if args.data else None
     if args.dataset == "movielens":
-        from .movielens import load_movielens
+        from ..eval.movielens import load_movielens
 
         users = load_movielens(data or DEFAULT_DATA / "movielens-ml-latest-small", n_users=args.users,
                                user_ids=args.user_ids.split(",") if args.user_ids else None, seed=args.seed,
                                test=args.test)
         title = f"MovieLens rating prediction ({len(users)} users)"
     elif args.dataset == "prefeval":
-        from .prefeval import load_prefeval
+        from ..eval.prefeval import load_prefeval
 
         users = load_prefeval(data or DEFAULT_DATA / "prefeval", form=args.form, n_records=args.records, seed=args.seed)
         title = f"PrefEval MCQ, {args.form} preference ({len(users)} records)"
     else:
-        from .lamp import load_lamp
+        from ..eval.lamp import load_lamp
 
         if not (args.questions and args.outputs):
             raise PersonaAgentError("eval lamp needs --questions FILE and --outputs FILE")
@@ -67,7 +67,7 @@ def cmd_eval(args) -> int:
     return 0 if report else 1
 
 
-def add_eval_command(sub) -> None:
+def add_commands(sub) -> None:
     ev = sub.add_parser("eval", help="the ablation ladder on MovieLens, PrefEval or LaMP-format data",
                         description="Answer each user's test items five ways (non-personalized, memory only, "
                         "persona, persona with computed evidence, full with test-time alignment) with the same "
