@@ -20,7 +20,7 @@ from ..memory.episodic import Interaction
 from ..persona import available_lookups, for_prompt
 from ..resilience import usable_reply
 from ..resources import Resources
-from ..tools.personal import format_memories
+from ..tools.sources import format_memories
 from ..web import network_available
 from .messages import conversation, request_spec, tool_rounds, turn_tool_results
 

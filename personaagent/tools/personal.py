@@ -5,31 +5,19 @@ the run's ``as_of`` cut-off (the optimizer's simulations must not see later inte
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 
 from ..context import Context
-from ..memory.episodic import Interaction
-from ..memory.profile import describe
 from ..resources import Resources
+from . import sources
 
 HISTORY_TOOL = "search_history"
 
 
-def format_memories(items: list[Interaction]) -> str:
-    lines = []
-    for n, item in enumerate(items, 1):
-        day = datetime.fromtimestamp(item.timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
-        lines.append(f"{n}. [{day}] The user {describe(item)}")
-    return "\n".join(lines)
-
-
 def make_personal_tools(resources: Resources) -> list[BaseTool]:
-    from . import sources
-
     @tool(HISTORY_TOOL)
     def search_history(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search this user's past requests and what they chose, most similar to `query` first."""

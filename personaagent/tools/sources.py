@@ -5,12 +5,14 @@ model calls them on its own; both go through these functions."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 import httpx
 
+from ..memory.episodic import Interaction
+from ..memory.profile import describe
 from ..memory.store import MemoryStore
 from ..prompts import quote, quote_lines
-from .personal import format_memories
 from ..web import wikipedia
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,15 @@ NO_HISTORY = "(nothing similar in this user's history)"
 NO_PROFILE = "(no profile yet)"
 PROFILE_HIDDEN = "(not available for this run)"
 NO_KNOWLEDGE = "(the knowledge collection is empty)"
+
+
+def format_memories(items: list[Interaction]) -> str:
+    """Past interactions as numbered, dated, quoted lines."""
+    lines = []
+    for n, item in enumerate(items, 1):
+        day = datetime.fromtimestamp(item.timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
+        lines.append(f"{n}. [{day}] The user {describe(item)}")
+    return "\n".join(lines)
 
 
 def history_text(memory: MemoryStore, user_id: str, query: str, k: int, before: float | None) -> str:
