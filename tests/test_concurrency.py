@@ -18,7 +18,7 @@ from personaagent.metrics import Score
 from personaagent.resources import Resources
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
-from support.processes import Process, free_port
+from support.processes import chroma_server
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = str(ROOT / "tests/support/writer.py")
@@ -61,16 +61,10 @@ def test_two_processes_writing_one_users_memory_in_a_directory(tmp_path):
 
 
 def test_two_processes_writing_one_users_memory_on_a_chroma_server(tmp_path):
-    port = free_port()
-    chroma = Process("chroma", [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "db"),
-                                "--host", "127.0.0.1", "--port", str(port)], tmp_path)
-    try:
-        chroma.wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+    with chroma_server(tmp_path) as port:
         race(f"127.0.0.1:{port}")
         stored = MemoryStore.open(host="127.0.0.1", port=port, embedder=HashEmbeddingFunction()).episodes.list("alice")
         assert sorted(i.query for i in stored) == sorted(f"{t} request {n}" for t in "AB" for n in range(150))
-    finally:
-        chroma.stop()
 
 
 def test_two_optimizations_of_one_user_never_interleave_their_rewrites(memory, context_for):
@@ -132,12 +126,6 @@ def test_two_processes_saving_a_persona_at_once_in_a_directory(tmp_path):
 
 
 def test_two_processes_saving_a_persona_at_once_on_a_chroma_server(tmp_path):
-    port = free_port()
-    chroma = Process("chroma", [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "db"),
-                                "--host", "127.0.0.1", "--port", str(port)], tmp_path)
-    try:
-        chroma.wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+    with chroma_server(tmp_path) as port:
         store = MemoryStore.open(host="127.0.0.1", port=port, embedder=HashEmbeddingFunction())
         persona_race(f"127.0.0.1:{port}", store, tmp_path)
-    finally:
-        chroma.stop()

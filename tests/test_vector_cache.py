@@ -5,7 +5,6 @@ import random
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +15,7 @@ from personaagent.memory import vector_cache
 from personaagent.memory.episodic import user_filter
 from personaagent.testing import HashEmbeddingFunction
 
-from support.processes import Process, free_port
+from support.processes import chroma_server
 
 def _open(path=None, **kw) -> MemoryStore:
     """A store that caches from its first row (by default only collections of 20k rows or more do)."""
@@ -108,11 +107,7 @@ def test_writes_through_another_store_object_are_seen_at_once(store_path):
 def test_writes_by_another_process_through_a_chroma_server_are_seen(tmp_path):
     """Several processes share a store through a Chroma server (a persistent directory's vector
     index is loaded per process, so Chroma itself cannot serve vectors written by another one)."""
-    port = free_port()
-    chroma = Process("chroma", [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "db"),
-                                "--host", "127.0.0.1", "--port", str(port)], tmp_path)
-    try:
-        chroma.wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+    with chroma_server(tmp_path) as port:
         reader = _open(host="127.0.0.1", port=port)
         reader.episodes.add(_rows("alice", 3))
         assert len(reader.episodes.search("alice", "hiking", k=10)) == 3 and reader.episodes.vectors.cached_users()
@@ -125,8 +120,6 @@ def test_writes_by_another_process_through_a_chroma_server_are_seen(tmp_path):
         subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
         hits = reader.episodes.search("alice", "zeppelin ride", k=10)
         assert len(hits) == 4 and hits[0].query == "zeppelin ride"
-    finally:
-        chroma.stop()
 
 
 def test_rows_read_during_a_write_that_fails_are_not_kept(memory, monkeypatch):

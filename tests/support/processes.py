@@ -6,7 +6,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -51,3 +54,17 @@ class Process:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._file.close()
+
+
+@contextmanager
+def chroma_server(directory: Path) -> Iterator[int]:
+    """A `chroma run` server over ``directory/db`` on a free loopback port, for the ``with`` block;
+    yields the port."""
+    port = free_port()
+    chroma = Process("chroma", [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(directory / "db"),
+                                "--host", "127.0.0.1", "--port", str(port)], directory)
+    try:
+        chroma.wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+        yield port
+    finally:
+        chroma.stop()
