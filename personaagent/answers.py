@@ -20,11 +20,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableLambda
 from langgraph.types import RetryPolicy
 
-from .errors import InvalidInput
+from .errors import InvalidInput, ModelReplyError
 from .models import limited
-from .resilience import usable_reply
+from .resilience import retried, usable_reply
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_OPTIONS = len(LETTERS)
@@ -272,6 +273,14 @@ def parse_text(spec: AnswerSpec, text: str) -> ClosedAnswer:
     return ClosedAnswer(spec.options[index], {o: float(i == index) for i, o in enumerate(spec.options)}, "text")
 
 
+def _has_something(reply: BaseMessage) -> BaseMessage:
+    """One token may be blank (what counts is its distribution); a reply with neither a
+    distribution nor text is a failed call, retried like one."""
+    if not (reply.response_metadata or {}).get("logprobs") and not reply.text.strip():
+        raise ModelReplyError("the model returned neither a token distribution nor text")
+    return reply
+
+
 _no_logprobs: set[int] = set()
 _no_logprobs_lock = threading.Lock()
 
@@ -283,7 +292,8 @@ def decode(model: BaseChatModel, messages: list[BaseMessage], spec: AnswerSpec,
     took (one; two the first time an endpoint turns out to return no log-probabilities)."""
     replies = []
     if id(model) not in _no_logprobs:
-        reply = usable_reply(limited(model, 1, logprobs=True, top_logprobs=TOP_LOGPROBS), retry).invoke(messages)
+        ask = limited(model, 1, logprobs=True, top_logprobs=TOP_LOGPROBS) | RunnableLambda(_has_something)
+        reply = retried(ask, retry).invoke(messages)
         replies.append(reply)
         distribution = token_distribution(reply, spec.labels())
         if distribution is not None:

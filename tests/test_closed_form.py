@@ -151,3 +151,9 @@ def test_scale_arithmetic():
     assert scale.snap(3.74) == 3.5 and scale.snap(3.75) == 4.0 and scale.snap(9) == 5.0
     assert not RatingScale(1, 10, 1).one_token
     assert math.isclose(scale.midpoint, 2.75)
+
+
+def test_a_blank_first_token_is_read_from_its_distribution_not_retried(memory, context_for):
+    model = ScriptedChatModel(script=persona_agent_script(distribution_reply({"\n": 0.5, "B": 0.3, "A": 0.2})))
+    out = run(memory, model, context_for("alice"), answer_options=OPTIONS, record=False)
+    assert len(model.calls) == 1 and out["answer"] == "Alien" and out["answer_path"] == "logprobs"
