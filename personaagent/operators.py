@@ -218,6 +218,7 @@ def rewrite_section(p: Proposal, run_name: str = "section") -> Outcome:
     return _finish("section", p.persona, persona, p.max_chars, f"rewrote {name}"), 1, tokens
 
 
+MODEL_OPERATORS = {"edit", "section"}  # those that write from the critique
 OPERATORS: dict[str, Callable[..., Outcome]] = {
     "evidence": evidence, "examples": examples, "edit": edit, "section": rewrite_section,
 }

@@ -67,47 +67,43 @@ JUDGE_INPUT = """Request: {query}
 What the user really wanted: {wanted}
 Assistant's answer: {answer}"""
 
-# Textual gradient: one critique of the batch's misses. {misses}: the misses, worst first, each with
-# the request, the answer and its probabilities, what the user wanted and what the agent retrieved;
-# {persona}: the current persona.
-CRITIQUE_INSTRUCTION = """You find out why a personal assistant's answers missed what one user wanted, and say how its
-instructions about that user (the persona) should change.
-Read the misses first: each shows the request, the assistant's answer with its probabilities, what the
-user really wanted, and what the assistant saw from the user's history. Then read the persona.
-Write 2 to 4 short lines. Each line names one section of the persona and one concrete change to it: a line
-to add, replace or delete. Speak about this user's tastes and habits in general, not about one item."""
+# Textual gradient: one critique of the batch's misses. The persona is not shown: a small model
+# given it copies it back instead of studying the misses; the edit operators put the lessons in.
+# {misses}: the misses, worst first, each with the request, the answer and its probabilities,
+# what the user wanted and what the agent retrieved.
+CRITIQUE_INSTRUCTION = """You study where a personal assistant misjudged one user.
+Each miss below shows the request, what the assistant answered (with its probabilities), what the
+user really wanted, and what the assistant saw from the user's history.
+Write 2 to 4 short lines, each one lesson that would have avoided such misses: name a kind of request
+seen in the misses (a genre, a kind of option) and say what this user wants for it, going by what
+they really wanted. Start each line with "This user". Do not repeat the requests."""
 
 CRITIQUE_INPUT = """Misses, worst first:
-{misses}
-
-Persona:
-<persona>
-{persona}
-</persona>"""
+{misses}"""
 
 # Structured edits. {sections}: the names of the sections the model may change; {persona}: those
 # sections; {critique}: the critique.
 EDIT_INSTRUCTION = """You change a personal assistant's persona (its instructions about one user) by listing edits.
 Sections you may change: {sections}.
 Each edit adds a line, replaces a line, or deletes a line in one of these sections. A line is one short
-sentence about this user, such as "This user rates horror films low." Make 1 to 3 edits that carry out
-the feedback."""
+sentence about this user, such as "This user rates horror films low." Make 1 to 3 edits that put the
+lessons into the persona; replace or delete a line the lessons contradict."""
 
 EDIT_INPUT = """Persona:
 {persona}
 
-Feedback:
+Lessons about this user:
 {critique}"""
 
 # One section rewritten. {section}: its name; {body}: its current lines; {critique}: the critique.
 SECTION_INSTRUCTION = """You rewrite the section "{section}" of a personal assistant's persona (its instructions about
-one user). Keep what is still right and apply the feedback. Write at most 6 lines, each one short
+one user). Keep what is still right and add the lessons. Write at most 6 lines, each one short
 sentence starting with "- ". Reply with the lines only."""
 
 SECTION_INPUT = """Current lines of "{section}":
 {body}
 
-Feedback:
+Lessons about this user:
 {critique}"""
 
 # Evaluation ladder. The non-personalized rung: no memory, no persona.

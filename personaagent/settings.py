@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import PersonaAgentError
 
-OPERATORS = ("evidence", "edit", "examples", "section")
+OPERATORS = ("evidence", "examples", "edit", "section")
 Operator = Literal["evidence", "edit", "examples", "section"]
 
 
@@ -28,9 +28,9 @@ class OptimizerSettings(BaseModel):
         "Candidate personas per iteration, each from a different edit operator; the current persona is "
         "always in the pool."))
     operators: list[Operator] = Field(default_factory=lambda: list(OPERATORS), min_length=1, description=(
-        "Edit operators, taken in turn: evidence (figures computed from the user's history), edit "
-        "(structured add/replace/delete in one named section, applied by code), examples (past "
-        "interactions pinned as examples), section (one section rewritten)."))
+        "Edit operators, taken in turn: evidence (figures computed from the user's history), examples "
+        "(past interactions pinned as examples), edit (structured add/replace/delete of lines in named "
+        "sections, applied by code), section (one section rewritten)."))
     margin: float = Field(0.01, ge=0.0, description=(
         "A candidate is accepted only if its mean per-sample loss is lower than the current persona's by "
         "at least this much on the same samples, and it wins on more samples than it loses."))

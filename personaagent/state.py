@@ -95,6 +95,7 @@ class OptimizerState(OptimizerOutput, total=False):
     run_id: str
     samples: list[dict[str, Any]]  # the batch and the validation window, each with its split
     window_start: float  # the oldest sample's time: evidence and examples come from before it
+    older: int  # labelled interactions older than that, which evidence and examples draw on
     base_version: int  # the stored persona version this run builds on (its last accepted one)
     best_persona: str
     best_scores: list[dict[str, Any]]

@@ -112,7 +112,7 @@ def test_paired_selection_needs_the_margin_and_more_wins_than_losses():
 def test_settings_are_one_typed_object_with_named_errors():
     defaults = OptimizerSettings()
     assert (defaults.batch_size, defaults.validation_size, defaults.candidates) == (3, 8, 2)
-    assert defaults.operators_for(1)[:2] == ["evidence", "edit"] and defaults.operators_for(2)[:2] == ["examples", "section"]
+    assert defaults.operators_for(1)[:2] == ["evidence", "examples"] and defaults.operators_for(2)[:2] == ["edit", "section"]
     assert OptimizerSettings.of({"margin": None, "max_iters": 5}).max_iters == 5
     with pytest.raises(Exception, match="validation_size"):
         OptimizerSettings.of(validation_size=-1)

@@ -92,7 +92,7 @@ def add_commands(sub) -> None:
     ev.add_argument("--validation", type=int, help="optimizer: labelled interactions before the batch that "
                     "candidates are also judged on (default 8)")
     ev.add_argument("--candidates", type=int, help="optimizer: candidates per iteration (default 2)")
-    ev.add_argument("--operators", help="optimizer: comma-separated edit operators (default evidence,edit,examples,section)")
+    ev.add_argument("--operators", help="optimizer: comma-separated edit operators (default evidence,examples,edit,section)")
     ev.add_argument("--margin", type=float, help="optimizer: minimum mean loss improvement to accept (default 0.01)")
     ev.add_argument("--iters", type=int, help="optimizer: iterations at most (default 2)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")

@@ -19,7 +19,6 @@ from ..errors import PersonaAgentError, PersonaConflict
 from ..state import OptimizerState, SimulationState
 from ..ids import validate_user_id
 from ..metrics import Score, build_metric, choose_metric
-from ..persona import LOOKUPS, remove_section
 from ..prompts import quote
 from ..resilience import usable_reply
 from ..resources import Resources
@@ -56,7 +55,8 @@ def load_batch(state: OptimizerState, ctx: Context, resources: Resources) -> dic
     persona = memory.current_persona(user)
     run_id = memory.runs.start(user, trigger=settings.trigger)
     return {"settings": settings.model_dump(), "run_id": run_id, "samples": samples,
-            "window_start": min(s["timestamp"] for s in samples), "base_version": persona.version,
+            "window_start": min(s["timestamp"] for s in samples), "older": len(labelled) - len(samples),
+            "base_version": persona.version,
             "best_persona": persona.text, "round": 0, "metric": choose_metric(settings.metric, samples),
             "accepted": 0, "rejected": 0, "stale": 0, "loss_curve": [], "proposals": [], "pool": [],
             "reflection": [s["id"] for s in samples if s["split"] == "batch"], "selection": [s["id"] for s in samples]}
@@ -216,15 +216,18 @@ def _describe_miss(n: int, s: dict) -> str:
 
 
 def critique(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
-    """One textual gradient from the batch's misses, worst first (no model call when none)."""
+    """One textual gradient from the batch's misses, worst first: lessons about the user, without
+    the persona (the edit operators apply them to it). No model call when there is no miss, or
+    when this iteration's first operators are code operators, which do not read it, and have older
+    interactions to work from."""
     shown = misses(state)
-    if not shown:
+    settings = settings_of(state)
+    drawn = settings.operators_for(state["round"] + 1)[:settings.candidates]
+    if not shown or (state.get("older") and not set(drawn) & operators.MODEL_OPERATORS):
         return {"critique": ""}
     reply = usable_reply(resources.optimizer_model_for(ctx), resources.retry).invoke([
         SystemMessage(prompts.CRITIQUE_INSTRUCTION),
-        HumanMessage(prompts.CRITIQUE_INPUT.format(
-            misses="\n".join(_describe_miss(n, s) for n, s in enumerate(shown, 1)),
-            persona=remove_section(state["best_persona"], LOOKUPS))),
+        HumanMessage(prompts.CRITIQUE_INPUT.format(misses="\n".join(_describe_miss(n, s) for n, s in enumerate(shown, 1)))),
     ], config={"run_name": f"critique for {iteration_name(state['round'] + 1)}"})
     return {"critique": reply.text.strip()[:MAX_CRITIQUE_CHARS], "model_calls": 1, "tokens": usage_tokens(reply)}
 

@@ -53,7 +53,7 @@ def reply_for(body: dict) -> dict:
     system = _text(messages[0]) if messages and messages[0]["role"] == "system" else ""
     last = _text(messages[-1])
     choice = body.get("tool_choice")
-    feedback = LIKES.findall(last.split("Feedback:")[-1])
+    feedback = LIKES.findall(last.split("Lessons about this user:")[-1])
     if isinstance(choice, dict) and choice.get("type") == "function":
         edits = [{"action": "add", "section": "What you know about this user", "text": line.lstrip("- ")}
                  for line in feedback]
