@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "personaagent"
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = [
     ("base", ["errors", "ids", "prompts", "web", "settings", "models", "local_model", "resilience", "answers",
-              "persona", "context"]),
+              "position_bias", "persona", "context"]),
     ("memory", ["memory"]),
     ("domain", ["evidence", "metrics", "selection", "operators"]),
     ("wiring", ["resources", "state"]),

@@ -7,9 +7,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from personaagent.answers import (
-    AnswerSpec, RatingScale, debias, letter_prior, option_loss, parse_text, rating_loss, rating_point, rotations,
-    token_distribution,
+    AnswerSpec, RatingScale, option_loss, parse_text, rating_loss, rating_point, token_distribution,
 )
+from personaagent.position_bias import debias, letter_prior, rotations
 from personaagent.errors import PersonaAgentError
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction

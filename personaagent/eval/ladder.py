@@ -24,7 +24,8 @@ from typing import Any, Callable
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
-from ..answers import AnswerSpec, decode, rotations
+from ..answers import AnswerSpec, decode
+from ..position_bias import rotations
 from ..context import Context
 from ..evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph

@@ -13,7 +13,8 @@ import math
 from statistics import fmean
 from typing import Any
 
-from ..answers import RatingScale, debias, letter_prior, rating_loss
+from ..answers import RatingScale, rating_loss
+from ..position_bias import debias, letter_prior
 from ..metrics import label_match
 from .types import EvalItem, EvalUser
 
