@@ -165,7 +165,9 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| full (aligned) |" in md and "| baseline: user median |" in md and "Command: `test`" in md
     assert "## Paired comparisons" in md and "95% CI" in md
-    for png in ("metric_per_rung.png", "loss_curves.png", "persona_map.png"):
+    assert report["alignment"]["users_aligned"] == 2 and report["alignment"]["candidates"] >= 2
+    assert "## Alignment" in md and "Candidates proposed, by operator" in md
+    for png in ("metric_per_rung.png", "loss_curves.png", "candidates.png", "persona_map.png"):
         assert (tmp_path / "out" / png).read_bytes().startswith(b"\x89PNG")
     assert resources.memory.episodes.count("ml-1") == len(users[0].history)  # no test item was written
     raw = (tmp_path / "out" / "users" / "ml-1.json").read_text()

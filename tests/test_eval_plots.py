@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from personaagent.eval.plots import (
+    plot_candidates,
     plot_loss_curves,
     plot_metric_per_rung,
     plot_persona_map,
@@ -114,3 +115,24 @@ def test_persona_map_many_attributes_and_single_user(tmp_path):
                                 tmp_path / "many.png", title="25 occupations"))
     assert_png(plot_persona_map(["solo"], [[1.0, 2.0]], ["x"], tmp_path / "solo.png",
                                 title="one user"))
+
+
+def test_candidates_plot_and_alignment_summary(tmp_path):
+    from personaagent.eval.report import alignment_summary
+
+    pool = [{"iteration": 1, "operator": "evidence", "improvement": 0.03, "accepted": True, "batch_improvement": 0.1,
+             "validation_improvement": 0.01, "change": 300},
+            {"iteration": 1, "operator": "examples", "improvement": -0.02, "accepted": False, "batch_improvement": 0.05,
+             "validation_improvement": -0.04, "change": 200},
+            {"iteration": 2, "operator": "edit", "improvement": 0.0, "accepted": False, "batch_improvement": -0.1,
+             "validation_improvement": 0.02, "change": 40}]
+    summary = alignment_summary([{"optimization": {"pool": pool, "accepted": 1, "stop_reason": "max_iters", "model_calls": 30}},
+                                 {"optimization": {"pool": [], "accepted": 0, "stop_reason": "no_failures", "model_calls": 5}}])
+    assert summary == {"users_aligned": 2, "users_with_accepted_persona": 1, "candidates": 3,
+                       "candidates_by_operator": {"edit": 1, "evidence": 1, "examples": 1},
+                       "accepted_by_operator": {"evidence": 1}, "accepted_with_validation_gain": 1,
+                       "accepted_with_validation": 1, "rejected_despite_batch_gain": 1,
+                       "mean_accepted_change_chars": 300, "stop_reasons": {"max_iters": 1, "no_failures": 1},
+                       "model_calls": 35}
+    assert_png(plot_candidates(pool, tmp_path / "c.png", title="t"))
+    assert plot_candidates([], tmp_path / "e.png", title="t").exists()

@@ -92,6 +92,33 @@ def plot_loss_curves(curves: dict[str, list[float]], path, *, title: str,
     return _save(fig, path)
 
 
+def plot_candidates(candidates: list[dict], path, *, title: str) -> Path:
+    """Every candidate the optimizer proposed: its iteration (jittered) against its mean paired
+    gain over the persona it would replace, one colour per operator, filled when accepted."""
+    fig, ax = _new_figure()
+    operators = sorted({c["operator"] for c in candidates})
+    rng = np.random.default_rng(0)
+    for n, operator in enumerate(operators):
+        mine = [c for c in candidates if c["operator"] == operator]
+        xs = np.array([c["iteration"] for c in mine], dtype=float) + rng.uniform(-0.15, 0.15, len(mine)) + (n - 1.5) * 0.08
+        ys = np.array([c["improvement"] for c in mine], dtype=float)
+        accepted = np.array([c["accepted"] for c in mine], dtype=bool)
+        colour = colormaps["tab10"](n)
+        ax.scatter(xs[accepted], ys[accepted], color=colour, s=30, label=f"{operator}: accepted ({accepted.sum()})")
+        ax.scatter(xs[~accepted], ys[~accepted], facecolors="none", edgecolors=colour, s=30,
+                   label=f"{operator}: rejected ({(~accepted).sum()})")
+    if not candidates:
+        ax.text(0.5, 0.5, "no candidates", ha="center", va="center", transform=ax.transAxes, fontsize=14, color="grey")
+    else:
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("mean paired loss gain over the current persona")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def project_2d(vectors) -> np.ndarray:
     """PCA to 2-D via SVD of the mean-centred n×d matrix; returns an n×2 array.
 

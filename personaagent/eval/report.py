@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from itertools import combinations
 from pathlib import Path
 from statistics import fmean
@@ -110,15 +111,31 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
             mae, low, high = stats.bootstrap_mean(scoring.baseline_errors(with_items, name))
             report["baselines"][name] = {"MAE": mae, "MAE_ci95": [low, high]}
         report["paired"] |= _baseline_pairs(with_items, scored, table)
-    aligned = [r for r in records if "optimization" in r]
-    report["alignment"] = {
-        "users_aligned": len(aligned),
-        "users_with_accepted_persona": sum(1 for r in aligned if r["optimization"].get("accepted")),
-        "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)}
+    report["alignment"] = alignment_summary([r for r in records if "optimization" in r])
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / "report.md").write_text(markdown(report))
     _plots(users, records, report, out_dir)
     return report
+
+
+def alignment_summary(aligned: list[dict]) -> dict[str, Any]:
+    """What the optimizer did across users: how many got an accepted persona, which operators
+    produced the candidates and the accepted ones, whether accepted ones gained on the validation
+    window, how often a candidate that gained on the batch was still rejected, change sizes."""
+    pool = [c for r in aligned for c in r["optimization"].get("pool", [])]
+    accepted = [c for c in pool if c["accepted"]]
+    count = lambda items: dict(sorted(Counter(c["operator"] for c in items).items()))  # noqa: E731
+    return {
+        "users_aligned": len(aligned),
+        "users_with_accepted_persona": sum(1 for r in aligned if r["optimization"].get("accepted")),
+        "candidates": len(pool), "candidates_by_operator": count(pool),
+        "accepted_by_operator": count(accepted),
+        "accepted_with_validation_gain": sum(1 for c in accepted if (c.get("validation_improvement") or 0) > 0),
+        "accepted_with_validation": sum(1 for c in accepted if c.get("validation_improvement") is not None),
+        "rejected_despite_batch_gain": sum(1 for c in pool if not c["accepted"] and (c.get("batch_improvement") or 0) > 0),
+        "mean_accepted_change_chars": fmean(c["change"] for c in accepted) if accepted else None,
+        "stop_reasons": dict(sorted(Counter(r["optimization"].get("stop_reason") for r in aligned).items())),
+        "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)}
 
 
 def _cell(value: Any) -> str:
@@ -180,9 +197,16 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _table(["part", "mean s per user", "max s per user"],
                         [[RUNG_LABELS.get(k, k), v["mean_s"], v["max_s"]] for k, v in timing.items()])
     a = report["alignment"]
-    lines += ["", f"Alignment: {a['users_with_accepted_persona']} of {a['users_aligned']} aligned users got an "
-              f"accepted persona; {a['model_calls']} optimizer model calls in all. Where no candidate was "
-              "accepted, the full rung reuses that user's persona-rung answers (same persona, temperature 0)."]
+    lines += ["", "## Alignment", "",
+              f"{a['users_with_accepted_persona']} of {a['users_aligned']} aligned users got an accepted persona; "
+              f"{a['model_calls']} optimizer model calls in all; stop reasons {a['stop_reasons']}. Where no candidate "
+              "was accepted, the full rung reuses that user's persona-rung answers (same persona, temperature 0)."]
+    if a["candidates"]:
+        lines += [f"Candidates proposed, by operator: {a['candidates_by_operator']}; accepted: {a['accepted_by_operator']}. "
+                  f"Accepted candidates that also gained on the validation window: {a['accepted_with_validation_gain']} "
+                  f"of {a['accepted_with_validation']} judged on one. Candidates rejected although they gained on the "
+                  f"batch: {a['rejected_despite_batch_gain']}. Mean size of an accepted change: "
+                  f"{_cell(a['mean_accepted_change_chars'])} characters."]
     if report.get("failed_users"):
         lines += ["", "Users whose evaluation failed (not in the table; rerun to retry):"]
         lines += [f"- {failure}" for failure in report["failed_users"]]
@@ -204,6 +228,8 @@ def _plots(users: list[EvalUser], records: list[dict], report: dict, out_dir: Pa
     plots.plot_loss_curves({r["user_id"]: [p["loss"] for p in r["optimization"]["loss_curve"]]
                             for r in records if r.get("optimization", {}).get("loss_curve")},
                            out_dir / "loss_curves.png", title=f"{report['title']}: optimizer loss per user")
+    plots.plot_candidates([c for r in records for c in r.get("optimization", {}).get("pool", [])],
+                          out_dir / "candidates.png", title=f"{report['title']}: candidates per iteration")
     attribute = {u.user_id: u.attribute for u in users}
     with_vector = [r for r in records if r.get("persona_vector")]
     if with_vector:
