@@ -154,6 +154,22 @@ class AnswerSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"options": list(self.options)} if self.options else {"scale": self.scale.to_dict()}
 
+    def truth(self, wanted: str) -> str:
+        """``wanted`` (what the user really wanted) in this answer set's terms: the option it names,
+        or a number on the scale; a ``InvalidInput`` naming the problem otherwise."""
+        if self.scale:
+            try:
+                value = float(wanted)
+            except ValueError:
+                raise InvalidInput(f"ground_truth {wanted!r} is not a number on the rating scale") from None
+            if not (math.isfinite(value) and self.scale.low <= value <= self.scale.high):
+                raise InvalidInput(f"ground_truth {wanted} is outside the scale {self.scale.low:g}–{self.scale.high:g}")
+            return wanted
+        index = self.index_of(wanted)
+        if index is None:
+            raise InvalidInput(f"ground_truth {wanted!r} is not one of the options")
+        return self.options[index]
+
     def index_of(self, wanted: str) -> int | None:
         """The option ``wanted`` names: the option itself, its letter, or an option it names whole."""
         norm = _norm(wanted)

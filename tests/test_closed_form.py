@@ -157,3 +157,14 @@ def test_a_blank_first_token_is_read_from_its_distribution_not_retried(memory, c
     model = ScriptedChatModel(script=persona_agent_script(distribution_reply({"\n": 0.5, "B": 0.3, "A": 0.2})))
     out = run(memory, model, context_for("alice"), answer_options=OPTIONS, record=False)
     assert len(model.calls) == 1 and out["answer"] == "Alien" and out["answer_path"] == "logprobs"
+
+
+def test_a_label_must_fit_the_answer_set_and_is_stored_as_the_option(memory, context_for):
+    model = ScriptedChatModel(script=persona_agent_script(distribution_reply({"B": 1.0})))
+    with pytest.raises(PersonaAgentError, match="'Jaws' is not one of the options"):
+        run(memory, model, context_for("alice"), answer_options=OPTIONS, ground_truth="Jaws")
+    with pytest.raises(PersonaAgentError, match="outside the scale 1–5"):
+        run(memory, model, context_for("alice"), rating_scale={"low": 1, "high": 5}, ground_truth="9")
+    assert model.calls == [] and memory.episodes.count("alice") == 0
+    run(memory, model, context_for("alice"), answer_options=OPTIONS, ground_truth="B")  # the letter names Alien
+    assert memory.episodes.list("alice")[0].ground_truth == "Alien"

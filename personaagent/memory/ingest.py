@@ -113,18 +113,7 @@ def _answer_set(record: dict, ground_truth: str | None) -> tuple[AnswerSpec | No
     spec = AnswerSpec.of(record.get("options"), record.get("scale"))
     if spec is None or ground_truth is None:
         return spec, ground_truth
-    if spec.options:
-        index = spec.index_of(ground_truth)
-        if index is None:
-            raise ValueError(f"ground_truth {ground_truth!r} is not one of the options")
-        return spec, spec.options[index]
-    try:
-        value = float(ground_truth)
-    except ValueError:
-        raise ValueError(f"ground_truth {ground_truth!r} is not a number on the scale") from None
-    if not spec.scale.low <= value <= spec.scale.high:
-        raise ValueError(f"ground_truth {ground_truth} is outside the scale {spec.scale.low:g}–{spec.scale.high:g}")
-    return spec, ground_truth
+    return spec, spec.truth(ground_truth)
 
 
 def _lines(path: Path):

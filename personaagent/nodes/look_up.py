@@ -4,7 +4,6 @@ tool use on a model that never calls a tool on its own."""
 
 from __future__ import annotations
 
-
 from ..context import Context
 from ..state import AgentState
 from ..persona import available_lookups, lookups_for

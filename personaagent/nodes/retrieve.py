@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..context import Context
 from ..state import AgentState
 from ..ids import validate_user_id
@@ -13,6 +12,8 @@ from .messages import current_query, request_spec
 def retrieve_memory(state: AgentState, ctx: Context, resources: Resources) -> dict:
     user = validate_user_id(ctx.user_id)
     spec = request_spec(state)  # refuses a malformed answer set before anything is read
+    if spec and state.get("ground_truth") is not None:
+        spec.truth(state["ground_truth"])  # and a label it cannot hold
     memory = resources.memory_for(ctx)
     query = current_query(state["messages"])
     items = memory.episodes.search(user, spec.stored_query(query) if spec else query, k=ctx.top_k,

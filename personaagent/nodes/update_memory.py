@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 
-
 from ..context import Context
 from ..state import AgentState
 from ..memory.episodic import Interaction
@@ -32,7 +31,8 @@ def update_memory(state: AgentState, ctx: Context, resources: Resources) -> dict
         user_id=ctx.user_id,
         query=current_query(state["messages"]),
         answer=answer,
-        ground_truth=state.get("ground_truth"),
+        ground_truth=spec.truth(state["ground_truth"]) if spec and state.get("ground_truth") is not None
+        else state.get("ground_truth"),
         feedback=state.get("feedback"),
         timestamp=time.time(),
         options=list(spec.options) if spec and spec.options else None,
