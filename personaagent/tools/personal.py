@@ -11,6 +11,7 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 
 from ..context import Context
+from ..memory.store import MemoryStore
 from ..resources import Resources
 from . import sources
 
@@ -18,26 +19,27 @@ HISTORY_TOOL = "search_history"
 
 
 def make_personal_tools(resources: Resources) -> list[BaseTool]:
+    def run_of(runtime: ToolRuntime[Any]) -> tuple[Context, MemoryStore, float | None]:
+        """The tool call's Context (resolved here, once), its user's store, and the run's cut-off."""
+        ctx = Context.of(runtime.context)
+        return ctx, resources.memory_for(ctx), (runtime.state or {}).get("as_of")
+
     @tool(HISTORY_TOOL)
     def search_history(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search this user's past requests and what they chose, most similar to `query` first."""
-        ctx = Context.of(runtime.context)
-        body = sources.history_text(resources.memory_for(ctx), ctx.user_id, query, ctx.top_k,
-                                    (runtime.state or {}).get("as_of"))
-        return f"<history>\n{body}\n</history>"
+        ctx, memory, as_of = run_of(runtime)
+        return f"<history>\n{sources.history_text(memory, ctx.user_id, query, ctx.top_k, as_of)}\n</history>"
 
     @tool
     def read_profile(runtime: ToolRuntime[Any]) -> str:
         """Read the summary of this user's tastes and habits."""
-        ctx = Context.of(runtime.context)
-        body = sources.profile_text(resources.memory_for(ctx), ctx.user_id, (runtime.state or {}).get("as_of"))
-        return f"<profile>\n{body}\n</profile>"
+        ctx, memory, as_of = run_of(runtime)
+        return f"<profile>\n{sources.profile_text(memory, ctx.user_id, as_of)}\n</profile>"
 
     @tool
     def search_knowledge(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search the user's knowledge collection (their catalogue of items, notes) for `query`."""
-        ctx = Context.of(runtime.context)
-        body = sources.knowledge_text(resources.memory_for(ctx), ctx.user_id, query, ctx.top_k)
-        return f"<knowledge>\n{body}\n</knowledge>"
+        ctx, memory, _ = run_of(runtime)
+        return f"<knowledge>\n{sources.knowledge_text(memory, ctx.user_id, query, ctx.top_k)}\n</knowledge>"
 
     return [search_history, read_profile, search_knowledge]
