@@ -173,3 +173,13 @@ def test_a_persona_tried_from_the_context_steers_the_turn_without_being_stored(s
     assert out["persona_version"] is None
     assert all(str(c["messages"][0].content).startswith("You are a terse pirate.") for c in model.calls)
     assert [v.text for v in seeded.personas.history("alice")] == [stored.text]
+
+
+def test_an_answer_cut_off_by_the_token_limit_is_kept_and_flagged(memory, context_for):
+    cut = AIMessage("The best plan for your Sunday starts with a long walk by the", response_metadata={"finish_reason": "length"})
+    model = ScriptedChatModel(script=[cut])
+    out = ask(compile_graph(memory, model), context_for("alice", max_tool_rounds=0), "Plan my Sunday.")
+    assert out["answer_truncated"] is True and out["answer"].endswith("by the") and len(model.calls) == 1
+    assert memory.episodes.get("alice", out["interaction_id"]).metadata == {"truncated": True}
+    whole = ask(compile_graph(memory, ScriptedChatModel(script=["A walk."])), context_for("alice"), "And Monday?")
+    assert whole["answer_truncated"] is False

@@ -35,6 +35,7 @@ def update_memory(state: AgentState, ctx: Context, resources: Resources) -> dict
         else state.get("ground_truth"),
         feedback=state.get("feedback"),
         timestamp=time.time(),
+        metadata={"truncated": True} if state.get("answer_truncated") else {},
         options=list(spec.options) if spec and spec.options else None,
         scale=spec.scale.to_dict() if spec and spec.scale else None,
     )
