@@ -4,9 +4,9 @@ share of the turn, with a scripted model of fixed latency.
 The user has HISTORY stored interactions (embedded int8 MiniLM, Chroma directory); each turn runs
 the compiled agent graph with an in-memory checkpointer, as an app would. Measured per turn, in
 the same run: the turn's wall time, the time inside model calls, the time inside memory reads
-(retrieve_memory's search and reads, the search_history tool) and inside memory writes
-(update_memory embeds and stores the interaction). Overhead = turn − model − reads; it includes the
-writes, LangGraph, the tool node and prompt building.
+(retrieve_memory's search and persona read, look_up's profile and knowledge reads) and inside memory
+writes (update_memory embeds and stores the interaction). Overhead = turn − model − reads; it
+includes the writes, LangGraph and prompt building.
 
     python benchmarks/agent_overhead.py [--latency 0.5] [--turns 30] [--history 500]
 """
@@ -64,6 +64,7 @@ def main() -> None:
         for name in ("search", "list", "count"):
             setattr(memory.episodes, name, timed("reads", getattr(memory.episodes, name)))
         memory.profiles.latest = timed("reads", memory.profiles.latest)
+        memory.knowledge.search = timed("reads", memory.knowledge.search)
         memory.current_persona = timed("reads", memory.current_persona)
         memory.episodes.add = timed("writes", memory.episodes.add)
         model = TimedModel(script=persona_agent_script("a comedy film"), latency_s=args.latency)

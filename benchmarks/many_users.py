@@ -1,9 +1,9 @@
 """Many users: optimizing 100 users' personas at concurrency 16 against one at a time, with a
 scripted model of fixed latency, side by side in one run; and the peak memory of the process.
 
-Each user has 5 labelled interactions (batch 3, held-out 2) and one iteration: a baseline round of
-5 simulations (2 model calls each), a critique, a rewrite and a candidate round. Same store kind
-(Chroma directory, hashing embedder), same model, same inputs for both modes.
+Each user has 5 labelled interactions (batch 3, validation 2) and one iteration: a baseline round
+of 5 simulations (one model call each), a critique, a section rewrite and a candidate round. Same
+store kind (Chroma directory, hashing embedder), same model, same inputs for both modes.
 
     python benchmarks/many_users.py [--users 100] [--concurrency 16] [--latency 0.3]
 """
@@ -33,12 +33,12 @@ def run(users: int, concurrency: int, latency: float, tmp: str) -> tuple[float, 
                                          timestamp=float(n)) for n in range(5)])
     model = ScriptedChatModel(latency_s=latency, script=persona_agent_script(
         lambda system, messages: "RIGHT" if "GOOD" in system.split("## Retrieved")[0] else "WRONG",
-        rewrite="A GOOD persona."))
+        rewrite="- A GOOD persona line."))
     resources = Resources(memory=memory, agent_model=model, metric=lambda s, a: Score(0.0 if a == "RIGHT" else 1.0, a))
     contexts = [Context(user_id=f"user{u}", chroma_path=f"{tmp}/c{concurrency}") for u in range(users)]
     start = time.perf_counter()
-    results = optimize_users(contexts, resources, {"batch_size": 3, "holdout_size": 2, "max_iters": 1},
-                             concurrency=concurrency)
+    settings = {"batch_size": 3, "validation_size": 2, "max_iters": 1, "operators": ["section"], "candidates": 1}
+    results = optimize_users(contexts, resources, settings, concurrency=concurrency)
     return time.perf_counter() - start, results
 
 
@@ -55,7 +55,7 @@ def main() -> None:
     failed = [u for u, r in {**results, **serial_results}.items() if isinstance(r, BaseException)]
     accepted = sum(r["accepted"] for r in results.values() if not isinstance(r, BaseException))
     calls = sum(r["model_calls"] for r in results.values() if not isinstance(r, BaseException))
-    critical = 6 * args.latency  # per user: 2 simulation rounds × 2 calls + critique + rewrite
+    critical = 4 * args.latency  # per user: 2 simulation rounds + critique + section rewrite
     print(f"{args.users} users, latency {args.latency}s per model call, {calls // args.users} calls per user, "
           f"critical path {critical:.1f}s per user")
     print(f"{'mode':<16} {'wall s':>8} {'users/s':>8}")
