@@ -6,6 +6,7 @@ no interactive backend is ever touched.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -60,7 +61,8 @@ def plot_metric_per_rung(rungs: list[str], values: list[float | None], path, *, 
         ax.axhline(value, color=colormaps["tab10"](n + 1), linestyle="--", linewidth=1, label=f"{name} {value:.3f}")
     if references:
         ax.legend(loc="upper right", fontsize=8, title="model-free references", title_fontsize=8)
-    labels = list(rungs) if counts is None else [f"{r}\nn={c}" for r, c in zip(rungs, counts)]
+    names = [textwrap.fill(r, 16) for r in rungs]  # long rung names wrap instead of running into each other
+    labels = names if counts is None else [f"{r}\nn={c}" for r, c in zip(names, counts)]
     ax.set_xticks(xs, labels)
     ax.set_xlim(-0.6, len(rungs) + (1.0 if references else -0.4))
     low, high = min(present + [0.0]), max(present + [0.0])
