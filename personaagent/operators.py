@@ -2,6 +2,8 @@
 
 - ``evidence``: code computes figures from the user's labelled history (``evidence.py``) and
   writes them into the evidence section.
+- ``prune``: code drops the longest section the model wrote (at first the profile summary), so the
+  persona without it competes; selection keeps the cut only where that section was hurting.
 - ``examples``: code picks the past interactions closest to the misses and pins them as examples.
 - ``edit``: the model returns add / replace / delete operations on named sections through
   structured output; code applies them, so a weak model cannot garble the rest.
@@ -28,7 +30,7 @@ from .memory.episodic import Interaction
 from .memory.profile import describe
 from .models import limited, structured
 from .resilience import retried
-from .persona import LOOKUPS, join_sections, replace_section, section, split_sections
+from .persona import LOOKUPS, join_sections, remove_section, replace_section, section, split_sections
 
 EXAMPLES = "Examples of this user's past choices"
 PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES)  # written by code, never by the model
@@ -100,6 +102,15 @@ def evidence(p: Proposal, run_name: str = "") -> Outcome:
                    f"evidence from {len(p.history)} past interactions"), 0, 0
 
 
+def prune(p: Proposal, run_name: str = "") -> Outcome:
+    sizes = [(len(body.splitlines()), -i, name) for i, (name, body) in enumerate(split_sections(p.persona))
+             if name and name not in PROTECTED and body.strip()]
+    if not sizes:
+        return None, 0, 0
+    _, _, name = max(sizes)
+    return _finish("prune", p.persona, remove_section(p.persona, name), p.max_chars, f"dropped {name}"), 0, 0
+
+
 def examples(p: Proposal, run_name: str = "") -> Outcome:
     chosen: list[Interaction] = []
     for miss in p.misses:
@@ -137,32 +148,46 @@ def _closest(lines: list[str], wanted: str) -> int | None:
     return best if best is not None and scores[best] >= 0.5 else None
 
 
+def _target(sections: list[tuple[str, str]], named: str) -> int | None:
+    """The section an edit naming ``named`` goes to: the editable section of that name or the
+    closest one; a name no section resembles goes to the first titled editable section (small
+    models name the headings of their input). A protected section is never a target."""
+    named = named.strip().strip("#[]").strip().lower()
+    if any(named == title.lower() for title in PROTECTED):
+        return None
+    editable = [i for i, (name, _) in enumerate(sections) if name not in PROTECTED]
+    names = [(sections[i][0] or OPENING).lower() for i in editable]
+    at = _closest(names, named)
+    if at is not None:
+        return editable[at]
+    return next((i for i in editable if sections[i][0]), editable[0] if editable else None)
+
+
 def apply_edits(persona: str, edits: list[Edit]) -> tuple[str, list[str]]:
     """``persona`` with ``edits`` applied to editable sections only; returns it and a note per
-    applied edit. Edits naming a protected or unknown section, or a line not found, are skipped."""
+    applied edit. Edits naming a protected section, deleting a line not found or carrying no text
+    are skipped; a replace whose line is not found adds its text instead."""
     sections = split_sections(persona)
-    names = {(name or OPENING).lower(): i for i, (name, _) in enumerate(sections) if name not in PROTECTED}
     applied = []
     for edit in edits[:MAX_EDITS]:
-        i = names.get(edit.section.strip().strip("#").strip().lower())
+        i = _target(sections, edit.section)
         text = " ".join(edit.text.split()).lstrip("-* ").strip()
         if i is None:
             continue
         name, body = sections[i]
         lines = body.splitlines()
-        if edit.action == "add" and text:
+        at = _closest(lines, edit.line) if edit.line.strip() else None
+        action = "add" if edit.action == "replace" and at is None else edit.action
+        if action == "add" and text:
             lines.append(f"- {text}")
-        elif edit.action in ("replace", "delete") and (at := _closest(lines, edit.line)) is not None:
-            if edit.action == "replace" and text:
-                lines[at] = f"- {text}"
-            elif edit.action == "delete":
-                del lines[at]
-            else:
-                continue
+        elif action == "replace" and text:
+            lines[at] = f"- {text}"
+        elif action == "delete" and at is not None:
+            del lines[at]
         else:
             continue
         sections[i] = (name, "\n".join(lines))
-        applied.append(f"{edit.action} in {name or OPENING}")
+        applied.append(f"{action} in {name or OPENING}")
     return join_sections(sections), applied
 
 
@@ -220,7 +245,7 @@ def rewrite_section(p: Proposal, run_name: str = "section") -> Outcome:
 
 MODEL_OPERATORS = {"edit", "section"}  # those that write from the critique
 OPERATORS: dict[str, Callable[..., Outcome]] = {
-    "evidence": evidence, "examples": examples, "edit": edit, "section": rewrite_section,
+    "evidence": evidence, "prune": prune, "examples": examples, "edit": edit, "section": rewrite_section,
 }
 
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import PersonaAgentError
 
-OPERATORS = ("evidence", "examples", "edit", "section")
-Operator = Literal["evidence", "edit", "examples", "section"]
+OPERATORS = ("evidence", "prune", "examples", "edit", "section")
+Operator = Literal["evidence", "prune", "examples", "edit", "section"]
 
 
 class OptimizerSettings(BaseModel):
@@ -28,7 +28,8 @@ class OptimizerSettings(BaseModel):
         "Candidate personas per iteration, each from a different edit operator; the current persona is "
         "always in the pool."))
     operators: list[Operator] = Field(default_factory=lambda: list(OPERATORS), min_length=1, description=(
-        "Edit operators, taken in turn: evidence (figures computed from the user's history), examples "
+        "Edit operators, taken in turn: evidence (figures computed from the user's history), prune (the "
+        "longest model-written section dropped, so the persona without it competes), examples "
         "(past interactions pinned as examples), edit (structured add/replace/delete of lines in named "
         "sections, applied by code), section (one section rewritten)."))
     margin: float = Field(0.01, ge=0.0, description=(

@@ -4,8 +4,8 @@ import pytest
 
 from personaagent.evidence import choice_lines, evidence_section, rating_lines
 from personaagent.memory import Interaction
-from personaagent.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, propose
-from personaagent.persona import LOOKUPS, initial_persona, section, split_sections
+from personaagent.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, propose, prune
+from personaagent.persona import LOOKUPS, initial_persona, section, section_titles, split_sections
 from personaagent.selection import best, paired
 from personaagent.settings import OptimizerSettings
 
@@ -53,8 +53,7 @@ def test_structured_edits_touch_only_their_section_and_keep_the_rules():
     edits = [Edit(action="add", section="How to serve this user", text="Mention the running time."),
              Edit(action="replace", section="what you know about this user", line="- movies: likes thriller",
                   text="movies: likes slow thrillers"),
-             Edit(action="delete", section=LOOKUPS, line="- profile: choice, rating, open"),
-             Edit(action="add", section="No such section", text="ignored")]
+             Edit(action="delete", section=LOOKUPS, line="- profile: choice, rating, open")]
     edited, applied = apply_edits(persona, edits)
     assert applied == ["add in How to serve this user", "replace in What you know about this user"]
     assert section(edited, "What you know about this user") == "- movies: likes slow thrillers"
@@ -62,6 +61,35 @@ def test_structured_edits_touch_only_their_section_and_keep_the_rules():
     assert section(edited, LOOKUPS) == section(persona, LOOKUPS)  # protected: the delete was skipped
     before, after = dict(split_sections(persona)), dict(split_sections(edited))
     assert before[""] == after[""]  # the opening is untouched
+
+
+def test_edits_that_misname_the_section_or_line_land_where_they_can_do_no_harm():
+    # what the embedded model returned on this machine: a heading of its input as the section, a
+    # replace with no line; the lesson goes into the first titled section as an added line
+    persona = initial_persona("kim", "- movies: likes thrillers")
+    edited, applied = apply_edits(persona, [
+        Edit(action="replace", section="Lessons about this user", line="", text="Rates horror films low."),
+        Edit(action="delete", section="How to serve", line="a line that is not there"),
+        Edit(action="add", section="## Lookups before answering", text="web: rating")])
+    assert applied == ["add in What you know about this user"]
+    assert section(edited, "What you know about this user") == "- movies: likes thrillers\n- Rates horror films low."
+    assert section(edited, LOOKUPS) == section(persona, LOOKUPS)
+    assert section(edited, "How to serve this user") == section(persona, "How to serve this user")
+
+
+def test_prune_drops_the_longest_model_written_section_only():
+    persona = initial_persona("kim", "- movies: likes thrillers\n- books: sci-fi\n- food: spicy")
+    cut, calls, _ = prune(proposal(persona, []))
+    assert calls == 0 and cut.operator == "prune" and cut.note == "dropped What you know about this user"
+    assert "What you know about this user" not in section_titles(cut.persona)
+    assert section(cut.persona, "How to serve this user") == section(persona, "How to serve this user")
+    assert section(cut.persona, LOOKUPS) == section(persona, LOOKUPS)
+    assert split_sections(cut.persona)[0] == split_sections(persona)[0]  # the opening stays
+    history = [rated(4, "Drama", t) for t in range(4)]
+    with_evidence, _, _ = evidence(proposal(cut.persona, history))
+    bare, _, _ = prune(proposal(with_evidence.persona, []))
+    assert "Their 4 past ratings" in bare.persona  # code-written sections are never pruned
+    assert prune(proposal(bare.persona, [])) == (None, 0, 0)  # nothing the model wrote is left
 
 
 def test_fit_trims_editable_lines_never_the_rules():
@@ -112,7 +140,7 @@ def test_paired_selection_needs_the_margin_and_more_wins_than_losses():
 def test_settings_are_one_typed_object_with_named_errors():
     defaults = OptimizerSettings()
     assert (defaults.batch_size, defaults.validation_size, defaults.candidates) == (3, 8, 2)
-    assert defaults.operators_for(1)[:2] == ["evidence", "examples"] and defaults.operators_for(2)[:2] == ["edit", "section"]
+    assert defaults.operators_for(1)[:2] == ["evidence", "prune"] and defaults.operators_for(2)[:2] == ["examples", "edit"]
     assert OptimizerSettings.of({"margin": None, "max_iters": 5}).max_iters == 5
     with pytest.raises(Exception, match="validation_size"):
         OptimizerSettings.of(validation_size=-1)

@@ -145,7 +145,8 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     calls = len(model.calls)
     assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at propose
     # the edit call (no usable edit in this script) and the section rewrite again, then 5 simulations
-    assert len(model.calls) - calls == 2 + 5 and "accepted: 1" in capsys.readouterr().out
+    # for each of the two candidates (prune, which needs no model call, and section)
+    assert len(model.calls) - calls == 2 + 2 * 5 and "accepted: 1" in capsys.readouterr().out
     assert [r["status"] for r in store.runs.history("alice")] == ["finished"]
 
     labelled(store, "bob")
@@ -155,7 +156,8 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
     crash["armed"] = False
     calls = len(model.calls)
     assert main(["--home", home, "optimize", "--user", "bob", "--restart"]) == 0
-    assert len(model.calls) - calls == 5 + 3 + 5  # started over: baseline, critique, edit, section, candidate
+    # started over: baseline, critique, edit, section, then the two candidates (prune, section)
+    assert len(model.calls) - calls == 5 + 3 + 2 * 5
     assert [r["status"] for r in store.runs.history("bob")] == ["abandoned", "finished"]
 
 

@@ -38,6 +38,7 @@ from .types import EvalItem, EvalUser
 
 RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "full")
 LADDER_VERSION = 2  # bump when a change to the code alters the answers a rung gives
+OPTIMIZER_VERSION = 2  # bump when a change to the optimizer's code alters what it accepts (the full rung only)
 SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "pool", "accepted", "rejected", "model_calls", "tokens",
                 "stop_reason", "final_version", "metric")
 
@@ -57,6 +58,7 @@ class LadderSettings:
                                              prompts.INITIAL_PERSONA, prompts.PROFILE_INSTRUCTION]}
         if rung == "full":
             parts["optimizer"] = self.optimizer.model_dump()
+            parts["optimizer_version"] = OPTIMIZER_VERSION
             parts["optimizer_prompts"] = [prompts.CRITIQUE_INSTRUCTION, prompts.EDIT_INSTRUCTION,
                                           prompts.SECTION_INSTRUCTION]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
