@@ -78,6 +78,8 @@ CASES = [
     ("optimize with batch size 0", ["optimize", "--user", "alice", "--batch-size", "0"], {}, 2, "invalid optimizer settings: batch_size"),
     ("MovieLens file missing a column", ["eval", "movielens", "--data", "{d}/movielens", "--out", "{d}/out-ml"], {}, 2,
      "missing column(s) ['rating']"),
+    ("eval versus a folder that is no run", ["eval", "movielens", "--data", "{d}/movielens", "--versus", "{d}/nowhere",
+                                            "--out", "{d}/out-ml"], {}, 2, "not a results folder"),
     ("PrefEval record missing a field", ["eval", "prefeval", "--data", "{d}/prefeval", "--records", "1", "--out", "{d}/out-pe"],
      {}, 2, "missing field"),
     ("LaMP outputs of an unknown task", ["eval", "lamp", "--questions", "{d}/lamp/questions.json", "--outputs",

@@ -190,6 +190,30 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     assert partial["users"] == 1 and partial["finished_users"] == "1 of 2"
 
 
+def test_versus_compares_only_the_rungs_produced_differently(tmp_path):
+    _write_movielens(tmp_path / "ml")
+    users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
+    model = ScriptedChatModel(script=persona_agent_script(lambda s, m: distribution_reply({"3": 0.8, "2": 0.2})))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    settings = LadderSettings(optimizer=OptimizerSettings.of(max_iters=1))
+    run_eval(users, tmp_path / "new", resources, settings, meta)
+    # an "earlier optimizer": the same records, but its full rung answered 5 everywhere, under another key
+    (tmp_path / "old" / "users").mkdir(parents=True)
+    for path in (tmp_path / "new" / "users").iterdir():
+        record = json.loads(path.read_text())
+        record["rungs"]["full"] = {**record["rungs"]["full"], "key": "older", "items": [
+            {**item, "probs": {"5": 1.0}, "median": 5.0, "mean": 5.0} for item in record["rungs"]["full"]["items"]]}
+        (tmp_path / "old" / "users" / path.name).write_text(json.dumps(record))
+    report = run_eval(users, tmp_path / "new", resources, settings, meta, report_only=True, versus=tmp_path / "old")
+    versus = {k: v for k, v in report["paired"].items() if "(old)" in k}
+    assert list(versus) == ["full vs full (old)"]  # the other rungs have the same keys: not compared
+    truths = {u.user_id: [float(i.ground_truth) for i in u.test] for u in users}
+    by_user = [sum(abs(3 - t) - abs(5 - t) for t in ts) / len(ts) for ts in truths.values()]
+    assert versus["full vs full (old)"]["delta"] == pytest.approx(sum(by_user) / len(by_user))
+    assert versus["full vs full (old)"]["users"] == 2
+
+
 def test_a_changed_optimizer_reruns_only_the_full_rung(tmp_path):
     _write_movielens(tmp_path / "ml")
     users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)[:1]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PersonaAgentError
+from ..settings import OptimizerSettings
 from .common import context_of
 
 DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))
@@ -15,12 +16,13 @@ DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))
 def cmd_eval(args) -> int:
     from ..eval.ladder import RUNGS, LadderSettings
     from ..eval.run import run_eval
-    from ..settings import OptimizerSettings
 
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise PersonaAgentError("`personaagent eval` needs the eval extra: pip install 'personaagent[eval]'") from None
+    if args.versus and not (Path(args.versus) / "users").is_dir():
+        raise PersonaAgentError(f"--versus {args.versus}: not a results folder (it has no users/ folder)")
     data = Path(args.data) if args.data else None
     if args.dataset == "movielens":
         from ..eval.movielens import load_movielens
@@ -61,8 +63,10 @@ def cmd_eval(args) -> int:
     from ..resources import Resources
 
     out = Path(args.out or Path("results") / args.dataset)
+    if args.versus:
+        meta["versus"] = str(args.versus)
     report = run_eval(users, out, Resources(), settings, meta, concurrency=args.concurrency,
-                      report_only=args.report_only)
+                      report_only=args.report_only, versus=Path(args.versus) if args.versus else None)
     print((out / "report.md").read_text())
     return 0 if report else 1
 
@@ -92,7 +96,8 @@ def add_commands(sub) -> None:
     ev.add_argument("--validation", type=int, help="optimizer: labelled interactions before the batch that "
                     "candidates are also judged on (default 8)")
     ev.add_argument("--candidates", type=int, help="optimizer: candidates per iteration (default 2)")
-    ev.add_argument("--operators", help="optimizer: comma-separated edit operators (default evidence,examples,edit,section)")
+    ev.add_argument("--operators", help="optimizer: comma-separated edit operators, taken in turn "
+                    f"(default {','.join(OptimizerSettings().operators)})")
     ev.add_argument("--margin", type=float, help="optimizer: minimum mean loss improvement to accept (default 0.01)")
     ev.add_argument("--iters", type=int, help="optimizer: iterations at most (default 2)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
@@ -102,4 +107,7 @@ def add_commands(sub) -> None:
     ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,evidence,full")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")
+    ev.add_argument("--versus", metavar="DIR",
+                    help="another run's results folder on the same users (e.g. an earlier optimizer): the report "
+                    "adds each rung against that run's where they were produced differently, paired by user")
     ev.set_defaults(func=cmd_eval)

@@ -76,6 +76,22 @@ def _baseline_pairs(users: dict[str, EvalUser], scored: dict[str, dict], table: 
     return out
 
 
+def _versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: dict[str, dict],
+            name: str, others: list[dict]) -> dict[str, Any]:
+    """Each rung against the same rung of another run (``others``, e.g. an earlier optimizer) on
+    the users both have, for the rungs whose answers were produced differently (their keys differ)."""
+    key = lambda recs, rung: {r["user_id"]: r["rungs"][rung].get("key") for r in recs if rung in r["rungs"]}  # noqa: E731
+    others = [r for r in others if r["user_id"] in by_id]
+    out = {}
+    for rung, mine in scored.items():
+        theirs = scoring.score_rung(by_id, others, rung)
+        ours, old = key(records, rung), key(others, rung)
+        if theirs and any(ours[u] != old[u] for u in set(mine) & set(theirs)):
+            label = f"{rung} ({name})"
+            out[f"{rung} vs {label}"] = _paired(kind, mine, theirs, rung, label)
+    return out
+
+
 def _timing(records: list[dict]) -> dict[str, Any]:
     per_rung = {r: [rec["rungs"][r]["seconds"] for rec in records if r in rec["rungs"]] for r in RUNGS}
     out: dict[str, Any] = {r: {"mean_s": fmean(v), "max_s": max(v)} for r, v in per_rung.items() if v}
@@ -89,7 +105,10 @@ def _timing(records: list[dict]) -> dict[str, Any]:
     return out
 
 
-def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any], out_dir: Path,
+                 versus: tuple[str, list[dict]] | None = None) -> dict[str, Any]:
+    """The report over ``records``; ``versus``: another run's name and records, compared rung by
+    rung where they were produced differently."""
     out_dir.mkdir(parents=True, exist_ok=True)
     by_id = {u.user_id: u for u in users}
     records = [r for r in records if r["user_id"] in by_id]
@@ -111,6 +130,8 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
             mae, low, high = stats.bootstrap_mean(scoring.baseline_errors(with_items, name))
             report["baselines"][name] = {"MAE": mae, "MAE_ci95": [low, high]}
         report["paired"] |= _baseline_pairs(with_items, scored, table)
+    if versus:
+        report["paired"] |= _versus(kind, by_id, records, scored, *versus)
     report["alignment"] = alignment_summary([r for r in records if "optimization" in r])
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / "report.md").write_text(markdown(report))

@@ -26,11 +26,20 @@ from .types import EvalUser
 log = logging.getLogger(__name__)
 
 
+def read_records(out_dir: Path, users: list[EvalUser]) -> list[dict]:
+    """The records of ``users`` that a run in ``out_dir`` holds."""
+    paths = [Path(out_dir) / "users" / f"{u.user_id}.json" for u in users]
+    return [json.loads(p.read_text()) for p in paths if p.exists()]
+
+
 def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, settings: LadderSettings,
-             meta: dict[str, Any], concurrency: int = 1, report_only: bool = False) -> dict[str, Any]:
+             meta: dict[str, Any], concurrency: int = 1, report_only: bool = False,
+             versus: Path | None = None) -> dict[str, Any]:
     """Evaluate ``users`` into ``out_dir``: ``users/<id>.json`` per finished user, ``store/``
     (Chroma, not committed), then ``report.json``, ``report.md`` and the PNG plots.
-    ``report_only``: evaluate nobody, report on the users already recorded (a partial run)."""
+    ``report_only``: evaluate nobody, report on the users already recorded (a partial run).
+    ``versus``: another run's folder; its rungs that were produced differently are compared with
+    this run's on the users both have."""
     out_dir = Path(out_dir)
     (out_dir / "users").mkdir(parents=True, exist_ok=True)
     if resources.memory is None and not report_only:
@@ -71,4 +80,5 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     meta = {**meta, "finished_users": f"{len(records)} of {len(users)}", "failed_users": failures,
             "wall_time": "report only" if report_only else
             f"{elapsed / 60:.1f} min for this invocation ({len(spent)} users evaluated, the rest reused)"}
-    return build_report(users, records, meta, out_dir)
+    other = (Path(versus).name, read_records(versus, users)) if versus else None
+    return build_report(users, records, meta, out_dir, other)
