@@ -164,7 +164,7 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     assert report["timing"]["three rungs without alignment, per user"]["mean_s"] >= 0
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| full (aligned) |" in md and "| baseline: user median |" in md and "Command: `test`" in md
-    assert "## Paired comparisons" in md and "95% CI" in md
+    assert "## Paired comparisons" in md and "95% CI" in md and "| difference in expected absolute error |" in md
     assert report["alignment"]["users_aligned"] == 2 and report["alignment"]["candidates"] >= 2
     assert "## Alignment" in md and "Candidates proposed, by operator" in md
     for png in ("metric_per_rung.png", "loss_curves.png", "candidates.png", "persona_map.png"):

@@ -39,7 +39,8 @@ def _metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
 
 def _paired(kind: str, a: dict[str, list[dict]], b: dict[str, list[dict]], first: str, second: str) -> dict[str, Any]:
     """``first`` against ``second`` on the users both have: the primary metric's paired
-    difference with its interval, an exact test, and the continuous loss's difference."""
+    difference with its interval, an exact test, and the difference in the continuous measure (the
+    expected absolute error for ratings, lower is better; p(right option) for options, higher is better)."""
     shared = sorted(set(a) & set(b))
     a, b = {u: a[u] for u in shared}, {u: b[u] for u in shared}
     if kind == "rating":
@@ -203,7 +204,9 @@ def markdown(report: dict[str, Any]) -> str:
                 for r, v in priors.items())]
     lines += ["", "## Paired comparisons", "",
               "Each row: the first minus the second on the same items, with a 95% bootstrap interval over "
-              "users; an interval containing 0 is no detectable difference.", ""]
+              "users; an interval containing 0 is no detectable difference. The continuous measure is read from the "
+              "answer distributions: the expected absolute error for ratings (lower is better), p(right option) for "
+              "options (higher is better).", ""]
     rows = []
     for name, p in report["paired"].items():
         test = f"{p['test']} p={p['p']:.3f}"
@@ -211,7 +214,9 @@ def markdown(report: dict[str, Any]) -> str:
         rows.append([name, p["metric"], p["delta"], p["ci95"], test,
                      f"{cont['delta']:+.3f} [{cont['ci95'][0]:+.3f}, {cont['ci95'][1]:+.3f}]" if cont else "",
                      p["verdict"]])
-    lines += _table(["comparison", "metric", "difference", "95% CI", "exact test", "continuous loss", "reading"], rows)
+    measure = next((p["continuous"]["metric"] for p in report["paired"].values() if p.get("continuous")), "")
+    lines += _table(["comparison", "metric", "difference", "95% CI", "exact test", f"difference in {measure}", "reading"],
+                    rows)
     timing = report.get("timing", {})
     if timing:
         lines += ["", "## Time", ""]
