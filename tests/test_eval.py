@@ -8,6 +8,7 @@ import pytest
 from personaagent.eval import stats
 from personaagent.eval.ladder import RUNGS, LadderSettings
 from personaagent.eval.movielens import BASELINES, load_movielens
+from personaagent.eval.report import build_report
 from personaagent.eval.prefeval import LETTERS, load_prefeval, shuffled
 from personaagent.eval.run import run_eval
 from personaagent.eval.scoring import score_item
@@ -25,7 +26,7 @@ needs_shared = pytest.mark.skipif(
 def test_item_scores_match_hand_computed_values():
     rating = EvalItem(id="r", query="q", ground_truth="4", timestamp=1.0, scale={"low": 0.5, "high": 5, "step": 0.5})
     scored = score_item(rating, {"probs": {"3": 0.5, "5": 0.5}, "median": 4.0, "mean": 4.0})
-    assert scored == {"error": 0.0, "sq_error": 0.0, "expected_error": 1.0, "unparsed": False}
+    assert scored == {"error": 0.0, "sq_error": 0.0, "mean": 4.0, "expected_error": 1.0, "unparsed": False}
     unread = score_item(rating, {"probs": {}})  # the midpoint 2.75, as the optimizer counts it
     assert unread["error"] == pytest.approx(1.25) and unread["expected_error"] == pytest.approx(1.25) and unread["unparsed"]
     choice = EvalItem(id="c", query="q", ground_truth="b", timestamp=1.0, options=["a", "b", "c"])
@@ -52,6 +53,16 @@ def test_paired_statistics_against_hand_computed_values():
     assert stats.verdict(-0.1, [-0.2, 0.05], True, "full", "persona") == "no detectable difference"
     assert stats.verdict(-0.1, [-0.2, -0.01], True, "full", "persona") == "full better than persona"
     assert stats.verdict(-0.1, [-0.2, -0.01], False, "full", "persona") == "full worse than persona"
+
+
+def test_correlation_against_hand_computed_values():
+    # (1,2), (2,4), (3,5): dx = -1, 0, 1; dy = -5/3, 1/3, 4/3; r = 3 / sqrt(2 * 42/9)
+    assert stats.pearson([(1, 2), (2, 4), (3, 5)]) == pytest.approx(3 / math.sqrt(84 / 9))
+    assert math.isnan(stats.pearson([(1, 2), (1, 4)]))  # x does not vary
+    r, low, high = stats.bootstrap_correlation({"u1": [(1, 2), (2, 4)], "u2": [(3, 5)], "u3": [(4, 3)]}, n=500)
+    assert r == pytest.approx(stats.pearson([(1, 2), (2, 4), (3, 5), (4, 3)])) and -1 <= low <= r <= high <= 1
+    r, low, high = stats.bootstrap_correlation({"u1": [(1, 1), (2, 2)], "u2": [(3, 3), (5, 5)]})
+    assert (r, low, high) == pytest.approx((1.0, 1.0, 1.0))  # every resample is a perfect line
 
 
 def _write_movielens(root: Path) -> None:
@@ -158,6 +169,11 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     assert report["rungs"]["non_personalized"]["expected_error"] == pytest.approx(
         sum(0.8 * abs(3 - t) + 0.2 * abs(2 - t) for t in truths) / 6)
     assert set(report["baselines"]) == set(BASELINES)
+    # the non-personalized rung predicts 2.8 for every item: its deviation from the user mean, against the rating's
+    pairs = [(2.8 - i.attributes["baselines"]["user mean"], float(i.ground_truth) - i.attributes["baselines"]["user mean"])
+             for u in users for i in u.test]
+    # both users have the same mean, so that deviation never varies and no correlation is reported
+    assert len({x for x, _ in pairs}) == 1 and "beyond_user_mean" not in report["rungs"]["non_personalized"]
     paired = report["paired"]["full vs persona"]
     assert set(paired) >= {"delta", "ci95", "p", "verdict", "continuous"} and paired["users"] == 2
     assert "memory_only vs user mean" in report["paired"] or any(k.endswith("vs bias baseline") for k in report["paired"])
@@ -188,6 +204,25 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     (moved / "users" / "ml-2.json").unlink()
     partial = run_eval(users, moved, Resources(agent_model=model), LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta, report_only=True)
     assert partial["users"] == 1 and partial["finished_users"] == "1 of 2"
+
+
+def test_the_report_states_what_a_rung_knows_beyond_the_user_mean(tmp_path):
+    scale = {"low": 0.5, "high": 5, "step": 0.5}
+    means, truths, predicted = {"a": 3.0, "b": 4.0}, {"a": [2.0, 4.0], "b": [5.0, 3.5]}, {"a": [2.5, 3.5], "b": [4.5, 4.0]}
+    users = [EvalUser(user_id=u, history=[], metric="rating", test=[
+        EvalItem(id=f"{u}{n}", query="q", ground_truth=f"{t:g}", timestamp=1.0, scale=scale,
+                 attributes={"baselines": dict.fromkeys(BASELINES, means[u])}) for n, t in enumerate(truths[u])])
+        for u in means]
+    records = [{"user_id": u, "rungs": {"persona": {"seconds": 1.0, "items": [
+        {"id": f"{u}{n}", "path": "logprobs", "probs": {f"{p:g}": 1.0}, "median": p, "mean": p}
+        for n, p in enumerate(predicted[u])]}}} for u in means]
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s", "wall_time": "w"}
+    report = build_report(users, records, meta, tmp_path)
+    # deviations from the user mean: predicted (-0.5, 0.5, 0.5, 0) against the ratings' (-1, 1, 1, -0.5)
+    expected = stats.pearson([(-0.5, -1), (0.5, 1), (0.5, 1), (0, -0.5)])
+    signal = report["rungs"]["persona"]["beyond_user_mean"]
+    assert signal["r"] == pytest.approx(expected) and signal["ci95"][0] <= signal["r"] <= signal["ci95"][1] <= 1
+    assert f"persona (no alignment) {expected:+.3f}" in (tmp_path / "report.md").read_text()
 
 
 def test_versus_compares_only_the_rungs_produced_differently(tmp_path):

@@ -120,6 +120,10 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
     for rung in table:
         if prior := scoring.rung_prior(records, rung):
             table[rung]["letter_prior"] = prior
+        if kind == "rating" and (pairs := scoring.beyond_user_mean(by_id, scored[rung])):
+            r, low, high = stats.bootstrap_correlation(pairs)
+            if not any(math.isnan(v) for v in (r, low, high)):
+                table[rung]["beyond_user_mean"] = {"r": r, "ci95": [low, high]}
     report: dict[str, Any] = {**meta, "kind": kind, "rungs": table, "users": len(records),
                               "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a)
                                          for a, b in combinations([r for r in RUNGS if r in scored], 2)},
@@ -190,6 +194,13 @@ def markdown(report: dict[str, Any]) -> str:
         if rating else "Accuracy takes the most probable option; debiased divides out the rung's letter prior "
         "(estimated from answers under every rotation of the options, PriDe-style); p_right is the mean "
         "probability of the right option.")]
+    signal = {r: row["beyond_user_mean"] for r, row in report["rungs"].items() if "beyond_user_mean" in row}
+    if signal:
+        lines += ["", "What a rung knows beyond the user's mean rating: Pearson's r of (predicted mean − user mean) "
+                  "against (rating − user mean), 95% bootstrap over users; near 0, the rung's item-by-item "
+                  "deviations from the user mean carry no information about the user's: "
+                  + "; ".join(f"{RUNG_LABELS[r]} {v['r']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]"
+                              for r, v in signal.items()) + "."]
     if not rating and any("by_position" in r for r in report["rungs"].values()):
         positions = sorted({p for r in report["rungs"].values() for p in r.get("by_position", {})})
         lines += ["", "Accuracy by the position of the right option (items):", ""]

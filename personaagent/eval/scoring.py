@@ -37,7 +37,7 @@ def score_item(item: EvalItem, answer: dict[str, Any], prior: list[float] | None
         probs = answer.get("probs") or {}
         median = answer["median"] if probs else scale.midpoint
         mean = answer["mean"] if probs else scale.midpoint
-        return {"error": abs(median - truth), "sq_error": (mean - truth) ** 2,
+        return {"error": abs(median - truth), "sq_error": (mean - truth) ** 2, "mean": mean,
                 "expected_error": rating_loss(probs, truth, scale), "unparsed": not probs}
     if item.options:
         wanted = item.options.index(item.ground_truth)
@@ -82,6 +82,14 @@ def baseline_errors(users: dict[str, EvalUser], name: str, only: set[str] | None
     """user id → absolute errors of a model-free baseline on their test ratings."""
     return {u.user_id: [abs(i.attributes["baselines"][name] - float(i.ground_truth)) for i in u.test]
             for u in users.values() if only is None or u.user_id in only}
+
+
+def beyond_user_mean(users: dict[str, EvalUser], scored: dict[str, list[dict]]) -> dict[str, list[tuple[float, float]]]:
+    """user id → (predicted mean − user mean, rating − user mean) per test rating: whether a rung
+    knows anything about an item that the user's average rating does not. Empty without baselines."""
+    return {u: [(s["mean"] - i.attributes["baselines"]["user mean"], float(i.ground_truth) - i.attributes["baselines"]["user mean"])
+                for i, s in zip(users[u].test, items)]
+            for u, items in scored.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
 
 
 def by_position(scored: dict[str, list[dict]]) -> dict[str, dict[str, float]]:

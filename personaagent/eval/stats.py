@@ -29,6 +29,32 @@ def bootstrap_mean(per_user: Mapping[str, Sequence[float]], n: int = N_BOOTSTRAP
     return _mean_of(groups), means[int(0.025 * n)], means[int(0.975 * n) - 1]
 
 
+def pearson(pairs: Sequence[tuple[float, float]]) -> float:
+    """Pearson's r of the pairs; nan when either side does not vary."""
+    n = len(pairs)
+    if n < 2:
+        return float("nan")
+    mx, my = sum(x for x, _ in pairs) / n, sum(y for _, y in pairs) / n
+    sxy = sum((x - mx) * (y - my) for x, y in pairs)
+    sxx, syy = sum((x - mx) ** 2 for x, _ in pairs), sum((y - my) ** 2 for _, y in pairs)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+def bootstrap_correlation(per_user: Mapping[str, Sequence[tuple[float, float]]], n: int = N_BOOTSTRAP,
+                          seed: int = 0) -> tuple[float, float, float]:
+    """(r, low, high): Pearson's r over every user's pairs and its 95% percentile interval over
+    ``n`` resamples of users (resamples where a side does not vary are skipped)."""
+    groups = [list(v) for _, v in sorted(per_user.items()) if len(v)]
+    if not groups:
+        raise ValueError("no pairs to correlate")
+    rng = random.Random(seed)
+    draws = (pearson([p for _ in groups for p in groups[rng.randrange(len(groups))]]) for _ in range(n))
+    rs = sorted(r for r in draws if not math.isnan(r))
+    if not rs:
+        return pearson([p for g in groups for p in g]), float("nan"), float("nan")
+    return pearson([p for g in groups for p in g]), rs[int(0.025 * len(rs))], rs[int(0.975 * len(rs)) - 1]
+
+
 def paired_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]], n: int = N_BOOTSTRAP,
                       seed: int = 0) -> dict[str, float | list[float]]:
     """The mean of ``a − b`` over items both have (same users, items in the same order), with a
