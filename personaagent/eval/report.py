@@ -197,8 +197,8 @@ def markdown(report: dict[str, Any]) -> str:
     signal = {r: row["beyond_user_mean"] for r, row in report["rungs"].items() if "beyond_user_mean" in row}
     if signal:
         lines += ["", "What a rung knows beyond the user's mean rating: Pearson's r of (predicted mean − user mean) "
-                  "against (rating − user mean), 95% bootstrap over users; near 0, the rung's item-by-item "
-                  "deviations from the user mean carry no information about the user's: "
+                  "against (rating − user mean), 95% bootstrap over users. An r near 0 means the rung's "
+                  "item-by-item departures from the user mean do not track the user's own: "
                   + "; ".join(f"{RUNG_LABELS[r]} {v['r']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]"
                               for r, v in signal.items()) + "."]
     if not rating and any("by_position" in r for r in report["rungs"].values()):
