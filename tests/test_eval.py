@@ -211,7 +211,8 @@ def test_the_report_states_what_a_rung_knows_beyond_the_user_mean(tmp_path):
     means, truths, predicted = {"a": 3.0, "b": 4.0}, {"a": [2.0, 4.0], "b": [5.0, 3.5]}, {"a": [2.5, 3.5], "b": [4.5, 4.0]}
     users = [EvalUser(user_id=u, history=[], metric="rating", test=[
         EvalItem(id=f"{u}{n}", query="q", ground_truth=f"{t:g}", timestamp=1.0, scale=scale,
-                 attributes={"baselines": dict.fromkeys(BASELINES, means[u])}) for n, t in enumerate(truths[u])])
+                 attributes={"baselines": dict.fromkeys(BASELINES, means[u]) | {"bias baseline": t}})
+        for n, t in enumerate(truths[u])])
         for u in means]
     records = [{"user_id": u, "rungs": {"persona": {"seconds": 1.0, "items": [
         {"id": f"{u}{n}", "path": "logprobs", "probs": {f"{p:g}": 1.0}, "median": p, "mean": p}
@@ -222,7 +223,11 @@ def test_the_report_states_what_a_rung_knows_beyond_the_user_mean(tmp_path):
     expected = stats.pearson([(-0.5, -1), (0.5, 1), (0.5, 1), (0, -0.5)])
     signal = report["rungs"]["persona"]["beyond_user_mean"]
     assert signal["r"] == pytest.approx(expected) and signal["ci95"][0] <= signal["r"] <= signal["ci95"][1] <= 1
-    assert f"persona (no alignment) {expected:+.3f}" in (tmp_path / "report.md").read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert f"persona (no alignment) {expected:+.3f}" in md
+    # a baseline that knew every rating tracks the departures perfectly; the user mean has none
+    assert report["baselines"]["bias baseline"]["beyond_user_mean"] == {"r": pytest.approx(1.0), "ci95": pytest.approx([1.0, 1.0])}
+    assert "beyond_user_mean" not in report["baselines"]["user mean"] and "baseline bias baseline +1.000" in md
 
 
 def test_versus_compares_only_the_rungs_produced_differently(tmp_path):

@@ -77,6 +77,16 @@ def _baseline_pairs(users: dict[str, EvalUser], scored: dict[str, dict], table: 
     return out
 
 
+def _beyond_user_mean(users: dict[str, EvalUser], predicted: dict[str, list[float]]) -> dict[str, Any] | None:
+    """Pearson's r of (prediction − user mean) against (rating − user mean) with its interval over
+    users; None where it is undefined (no user-mean baseline, or a side that never varies)."""
+    pairs = scoring.beyond_user_mean(users, predicted)
+    if not pairs:
+        return None
+    r, low, high = stats.bootstrap_correlation(pairs)
+    return None if any(math.isnan(v) for v in (r, low, high)) else {"r": r, "ci95": [low, high]}
+
+
 def _versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: dict[str, dict],
             name: str, others: list[dict]) -> dict[str, Any]:
     """Each rung against the same rung of another run (``others``, e.g. an earlier optimizer) on
@@ -120,10 +130,8 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
     for rung in table:
         if prior := scoring.rung_prior(records, rung):
             table[rung]["letter_prior"] = prior
-        if kind == "rating" and (pairs := scoring.beyond_user_mean(by_id, scored[rung])):
-            r, low, high = stats.bootstrap_correlation(pairs)
-            if not any(math.isnan(v) for v in (r, low, high)):
-                table[rung]["beyond_user_mean"] = {"r": r, "ci95": [low, high]}
+        if kind == "rating" and (signal := _beyond_user_mean(by_id, scoring.values(scored[rung], "mean"))):
+            table[rung]["beyond_user_mean"] = signal
     report: dict[str, Any] = {**meta, "kind": kind, "rungs": table, "users": len(records),
                               "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a)
                                          for a, b in combinations([r for r in RUNGS if r in scored], 2)},
@@ -134,6 +142,8 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
         for name in BASELINES:
             mae, low, high = stats.bootstrap_mean(scoring.baseline_errors(with_items, name))
             report["baselines"][name] = {"MAE": mae, "MAE_ci95": [low, high]}
+            if name != "user mean" and (signal := _beyond_user_mean(with_items, scoring.baseline_predictions(with_items, name))):
+                report["baselines"][name]["beyond_user_mean"] = signal
         report["paired"] |= _baseline_pairs(with_items, scored, table)
     if versus:
         report["paired"] |= _versus(kind, by_id, records, scored, *versus)
@@ -194,12 +204,14 @@ def markdown(report: dict[str, Any]) -> str:
         if rating else "Accuracy takes the most probable option; debiased divides out the rung's letter prior "
         "(estimated from answers under every rotation of the options, PriDe-style); p_right is the mean "
         "probability of the right option.")]
-    signal = {r: row["beyond_user_mean"] for r, row in report["rungs"].items() if "beyond_user_mean" in row}
+    signal = {RUNG_LABELS[r]: row["beyond_user_mean"] for r, row in report["rungs"].items() if "beyond_user_mean" in row}
+    signal |= {f"baseline {name}": row["beyond_user_mean"] for name, row in report.get("baselines", {}).items()
+               if "beyond_user_mean" in row}
     if signal:
         lines += ["", "What a rung knows beyond the user's mean rating: Pearson's r of (predicted mean − user mean) "
                   "against (rating − user mean), 95% bootstrap over users. An r near 0 means the rung's "
                   "item-by-item departures from the user mean do not track the user's own: "
-                  + "; ".join(f"{RUNG_LABELS[r]} {v['r']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]"
+                  + "; ".join(f"{r} {v['r']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]"
                               for r, v in signal.items()) + "."]
     if not rating and any("by_position" in r for r in report["rungs"].values()):
         positions = sorted({p for r in report["rungs"].values() for p in r.get("by_position", {})})

@@ -84,12 +84,17 @@ def baseline_errors(users: dict[str, EvalUser], name: str, only: set[str] | None
             for u in users.values() if only is None or u.user_id in only}
 
 
-def beyond_user_mean(users: dict[str, EvalUser], scored: dict[str, list[dict]]) -> dict[str, list[tuple[float, float]]]:
-    """user id → (predicted mean − user mean, rating − user mean) per test rating: whether a rung
-    knows anything about an item that the user's average rating does not. Empty without baselines."""
-    return {u: [(s["mean"] - i.attributes["baselines"]["user mean"], float(i.ground_truth) - i.attributes["baselines"]["user mean"])
-                for i, s in zip(users[u].test, items)]
-            for u, items in scored.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
+def beyond_user_mean(users: dict[str, EvalUser], predicted: dict[str, list[float]]) -> dict[str, list[tuple[float, float]]]:
+    """user id → (prediction − user mean, rating − user mean) per test rating: whether a rung or a
+    baseline knows anything about an item that the user's average rating does not. Empty without
+    the user-mean baseline."""
+    return {u: [(p - i.attributes["baselines"]["user mean"], float(i.ground_truth) - i.attributes["baselines"]["user mean"])
+                for i, p in zip(users[u].test, values)]
+            for u, values in predicted.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
+
+
+def baseline_predictions(users: dict[str, EvalUser], name: str) -> dict[str, list[float]]:
+    return {u.user_id: [i.attributes["baselines"][name] for i in u.test] for u in users.values()}
 
 
 def by_position(scored: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
