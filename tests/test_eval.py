@@ -174,6 +174,10 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
              for u in users for i in u.test]
     # both users have the same mean, so that deviation never varies and no correlation is reported
     assert len({x for x, _ in pairs}) == 1 and "beyond_user_mean" not in report["rungs"]["non_personalized"]
+    reference = report["paired"]["bias baseline vs user mean"]  # the baselines against each other, by hand
+    assert reference["delta"] == pytest.approx(sum(
+        abs(i.attributes["baselines"]["bias baseline"] - float(i.ground_truth))
+        - abs(i.attributes["baselines"]["user mean"] - float(i.ground_truth)) for u in users for i in u.test) / 6)
     paired = report["paired"]["full vs persona"]
     assert set(paired) >= {"delta", "ci95", "p", "verdict", "continuous"} and paired["users"] == 2
     assert "memory_only vs user mean" in report["paired"] or any(k.endswith("vs bias baseline") for k in report["paired"])

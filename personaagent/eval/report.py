@@ -63,17 +63,24 @@ def _paired(kind: str, a: dict[str, list[dict]], b: dict[str, list[dict]], first
     return out | {"users": len(shared)}
 
 
+def _mae_pair(first: str, errors: dict[str, list[float]], second: str, reference: dict[str, list[float]]) -> dict[str, Any]:
+    pair = stats.paired_difference(errors, reference)
+    diffs = [x - y for u in reference for x, y in zip(errors[u], reference[u])]
+    return {"metric": "MAE", **pair, "test": "sign", **stats.sign_test(diffs),
+            "verdict": stats.verdict(pair["delta"], pair["ci95"], True, first, second)}
+
+
 def _baseline_pairs(users: dict[str, EvalUser], scored: dict[str, dict], table: dict) -> dict[str, Any]:
-    """The best rung against the model-free rating baselines (same items, paired by user)."""
+    """The best rung against the model-free rating baselines (same items, paired by user), and
+    the bias baseline against the user mean: how far the classic method that knows the items'
+    ratings by others gets past the user mean on these items (the resolution of the target)."""
     best = min((r for r in scored if scored[r]), key=lambda r: table[r]["MAE"])
-    out = {}
-    for name in ("user mean", "user median", "bias baseline"):
-        errors = scoring.baseline_errors(users, name, set(scored[best]))
-        rung_errors = scoring.values(scored[best], "error")
-        pair = stats.paired_difference(rung_errors, errors)
-        diffs = [x - y for u in errors for x, y in zip(rung_errors[u], errors[u])]
-        out[f"{best} vs {name}"] = {"metric": "MAE", **pair, "test": "sign", **stats.sign_test(diffs),
-                                    "verdict": stats.verdict(pair["delta"], pair["ci95"], True, best, name)}
+    only = set(scored[best])
+    rung_errors = scoring.values(scored[best], "error")
+    out = {f"{best} vs {name}": _mae_pair(best, rung_errors, name, scoring.baseline_errors(users, name, only))
+           for name in ("user mean", "user median", "bias baseline")}
+    out["bias baseline vs user mean"] = _mae_pair("bias baseline", scoring.baseline_errors(users, "bias baseline", only),
+                                                  "user mean", scoring.baseline_errors(users, "user mean", only))
     return out
 
 
