@@ -122,6 +122,19 @@ def lookups_section(available: Iterable[str], rules: Mapping[str, Iterable[str]]
             + "\n".join(lines) + f"\n{DATA_RULE}")
 
 
+def with_lookup(persona: str, name: str, kind: str) -> str:
+    """``persona`` whose lookup rules also read ``name`` on requests of ``kind`` (the persona
+    unchanged when they already do or it has no lookup rules)."""
+    if section(persona, LOOKUPS) is None or name not in LOOKUP_NAMES or kind not in KINDS:
+        return persona
+    rules = lookup_rules(persona)
+    if kind in rules.get(name, ()):
+        return persona
+    available = [n for n in LOOKUP_NAMES if n in rules or n == name]
+    body = lookups_section(available, rules | {name: rules.get(name, frozenset()) | {kind}})
+    return replace_section(persona, LOOKUPS, body.split("\n", 1)[1])
+
+
 def for_prompt(persona: str, available: Iterable[str], tools_bound: bool) -> str:
     """The persona as the answering model sees it. When the graph performs the lookups (no tools
     bound) their rules are configuration, not instructions, and are left out; when the model

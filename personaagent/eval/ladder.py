@@ -5,6 +5,9 @@ memory_only       the agent graph (retrieval + lookups) under a fixed generic pe
 persona           the agent graph under the user's persona built from their profile
 evidence          the same persona plus the evidence section computed from all of the user's history
                   (an ablation: what code-computed figures add without any optimization)
+catalogue         the evidence rung's persona with lookup rules that also read the user's knowledge
+                  collection (the dataset's item catalogue) on ratings: what other users' figures
+                  for the item add (only users whose dataset gives them a catalogue)
 full              the agent graph after test-time alignment (the optimizer) of the profile persona
 
 Every agent-graph answer is produced with ``record=False`` and ``as_of`` = the item's time, so no
@@ -30,13 +33,13 @@ from ..context import Context
 from ..evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
 from ..optimize import run_optimizer
-from ..persona import generic_persona, replace_section
+from ..persona import generic_persona, replace_section, with_lookup
 from ..resilience import usable_reply
 from ..resources import Resources
 from ..settings import OptimizerSettings
 from .types import EvalItem, EvalUser
 
-RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "full")
+RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "catalogue", "full")
 LADDER_VERSION = 2  # bump when a change to the code alters the answers a rung gives
 OPTIMIZER_VERSION = 2  # bump when a change to the optimizer's code alters what it accepts (the full rung only)
 SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "pool", "accepted", "rejected", "model_calls", "tokens",
@@ -56,6 +59,8 @@ class LadderSettings:
         parts: dict[str, Any] = {"rung": rung, "model": model, "version": LADDER_VERSION, "calibrate": calibrate,
                                  "prompts": [prompts.GENERIC_ASSISTANT, prompts.GENERIC_PERSONA,
                                              prompts.INITIAL_PERSONA, prompts.PROFILE_INSTRUCTION]}
+        if rung == "catalogue":
+            parts["reads"] = ["knowledge", "rating"]
         if rung == "full":
             parts["optimizer"] = self.optimizer.model_dump()
             parts["optimizer_version"] = OPTIMIZER_VERSION
@@ -136,12 +141,13 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         r: old[r] for r in settings.rungs if r in old and old[r].get("key") == keys[r]}}
     record |= {k: cached[k] for k in ("optimization", "profile_error", "profile_seconds", "persona_vector")
                if k in (cached or {})}
-    todo = [r for r in settings.rungs if r not in record["rungs"] and (r != "full" or user.alignment_applicable)]
+    todo = [r for r in settings.rungs if r not in record["rungs"] and _applicable(r, user)]
     if not todo:
         return record
     memory = resources.memory
     memory.forget_user(user.user_id)  # a rerun after an interruption starts from nothing
     memory.episodes.add(user.history)
+    memory.knowledge.add(user.user_id, user.knowledge)
     context = Context(user_id=user.user_id, profile_every=10**9)
     answerer = _Answerer(user, resources, context)
 
@@ -153,7 +159,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         run("non_personalized", answerer.bare)
     if "memory_only" in todo:
         run("memory_only", lambda item, options: answerer.agent(item, options, generic_persona()))
-    if {"persona", "evidence", "full"} & set(todo):
+    if {"persona", "evidence", "catalogue", "full"} & set(todo):
         stage("profile")
         began = time.monotonic()
         try:
@@ -164,10 +170,14 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         initial = memory.current_persona(user.user_id)
         if "persona" in todo:
             run("persona", lambda item, options: answerer.agent(item, options, None))
-    if "evidence" in todo:
+    if {"evidence", "catalogue"} & set(todo):
         body = evidence_section(user.history)
         with_evidence = replace_section(memory.current_persona(user.user_id).text, EVIDENCE, body) if body else None
-        run("evidence", lambda item, options: answerer.agent(item, options, with_evidence))
+        if "evidence" in todo:
+            run("evidence", lambda item, options: answerer.agent(item, options, with_evidence))
+        if "catalogue" in todo:
+            reading = with_lookup(with_evidence or memory.current_persona(user.user_id).text, "knowledge", "rating")
+            run("catalogue", lambda item, options: answerer.agent(item, options, reading))
     if "full" in todo:
         stage("aligning")
         began = time.monotonic()
@@ -185,6 +195,14 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
     if {"persona", "full"} & set(todo):
         record["persona_vector"] = _vector(memory.personas.latest(user.user_id).text)
     return record
+
+
+def _applicable(rung: str, user: EvalUser) -> bool:
+    if rung == "full":
+        return user.alignment_applicable
+    if rung == "catalogue":
+        return bool(user.knowledge) and any(item.scale for item in user.test)
+    return True
 
 
 def _vector(text: str) -> list[float]:

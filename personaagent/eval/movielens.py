@@ -12,6 +12,11 @@ Model-free baselines for each test rating are fitted only on ratings made before
 μ + b_user + b_item (Koren, "Factor in the Neighbors", 2010: b_item = Σ(r − μ) / (λ_item + n),
 then b_user = Σ(r − μ − b_item) / (λ_user + n), with λ_item = 25 and λ_user = 10), clipped to
 the scale.
+
+Each user also gets an item catalogue for their knowledge collection: one entry per movie in their
+history and test set with the other users' ratings of it made before the cut (count and average),
+the figures the item-mean baseline uses. Only a persona whose lookup rules read knowledge for
+ratings sees it (the ladder's ``catalogue`` rung; the default rules do not).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from statistics import fmean, median
 
 from ..memory.episodic import Interaction
+from ..memory.knowledge import KnowledgeItem
 from .types import DatasetError, EvalItem, EvalUser
 
 SCALE = {"low": 0.5, "high": 5.0, "step": 0.5}
@@ -34,6 +40,16 @@ BASELINES = ("global mean", "user mean", "user median", "item mean", "bias basel
 
 def rating_query(title: str, genres: str) -> str:
     return f'How would I rate the movie "{title}" ({genres.replace("|", ", ")})?'
+
+
+def catalogue_entry(movie: int, title: str, genres: str, others: list[float]) -> KnowledgeItem:
+    """What the catalogue says of a movie: the other users' ratings of it before the cut."""
+    if others:
+        figures = f"other users' average rating {fmean(others):.1f} out of 5, from {len(others)} rating(s)"
+    else:
+        figures = "no other user had rated it yet"
+    return KnowledgeItem(id=f"movie-{movie}", title=f'"{title}" ({genres.replace("|", ", ")})', text=figures,
+                         metadata={"movie_id": movie, "ratings": len(others)})
 
 
 def _read_csv(path: Path, columns: set[str]) -> list[dict]:
@@ -139,5 +155,7 @@ def _user(uid: str, rows, movies, ratings: _Ratings, test: int, history_max: int
                  scale=dict(SCALE), attributes={"movie_id": m, "baselines": base})
         for (t, m, r), base in zip(future, predicted)
     ]
+    listed = dict.fromkeys([m for _, m, _ in past[-history_max:]] + [m for _, m, _ in future])
+    catalogue = [catalogue_entry(m, *movies[m], ratings.movie_before(m, cut, exclude=uid)) for m in listed]
     return EvalUser(user_id=f"ml-{uid}", history=history, test=items, metric="rating",
-                    attribute=liked.most_common(1)[0][0] if liked else "(none)")
+                    attribute=liked.most_common(1)[0][0] if liked else "(none)", knowledge=catalogue)

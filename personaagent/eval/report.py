@@ -17,7 +17,8 @@ from .movielens import BASELINES
 from .types import EvalUser
 
 RUNG_LABELS = {"non_personalized": "non-personalized", "memory_only": "memory only",
-               "persona": "persona (no alignment)", "evidence": "persona + computed evidence", "full": "full (aligned)"}
+               "persona": "persona (no alignment)", "evidence": "persona + computed evidence",
+               "catalogue": "evidence + item catalogue", "full": "full (aligned)"}
 UNALIGNED = ("non_personalized", "memory_only", "persona")
 
 

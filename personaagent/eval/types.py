@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import PersonaAgentError
 from ..memory.episodic import Interaction
+from ..memory.knowledge import KnowledgeItem
 
 
 class DatasetError(PersonaAgentError, ValueError):
@@ -41,3 +42,6 @@ class EvalUser:
     metric: str  # the optimizer's loss: "rating" (absolute error) or "label" (the wanted option or label)
     attribute: str = ""  # colours the persona map: favourite genre, PrefEval topic, LaMP task …
     alignment_applicable: bool = True  # False when the history has no labelled interaction
+    # the user's knowledge collection (an item catalogue), ingested beside the history; only
+    # persona lookup rules that read knowledge for a kind of request see it
+    knowledge: list[KnowledgeItem] = field(default_factory=list)
