@@ -122,7 +122,7 @@ def test_the_letter_prior_cancels_content_and_debiasing_removes_it():
 
 def test_the_persona_lookup_rules_decide_what_is_read_before_the_model(memory, context_for):
     from personaagent.memory import KnowledgeItem
-    from personaagent.persona import LOOKUPS, lookup_rules, replace_section
+    from personaagent.persona import LOOKUPS, lookup_rules, remove_section, replace_section, with_lookup
 
     memory.knowledge.add("alice", [KnowledgeItem(id="1", text="Alien is a 1979 science-fiction horror film.")])
     memory.episodes.add([Interaction(user_id="alice", query="Film?", ground_truth="Alien", timestamp=1.0)])
@@ -142,6 +142,12 @@ def test_the_persona_lookup_rules_decide_what_is_read_before_the_model(memory, c
     assert "science-fiction horror" not in system_for(edited, answer_options=OPTIONS)
     # the rules are configuration for the graph: a model without tools does not read them
     assert LOOKUPS not in system_for(base, answer_options=OPTIONS)
+    # one more kind for one lookup, the rest of the rules and the persona as they were
+    reading = with_lookup(base, "knowledge", "rating")
+    assert lookup_rules(reading) == {"profile": {"choice", "rating", "open"}, "knowledge": {"choice", "rating", "open"}}
+    assert remove_section(reading, LOOKUPS) == remove_section(base, LOOKUPS)
+    assert "science-fiction horror" in system_for(reading, rating_scale={"low": 1, "high": 5})
+    assert with_lookup(reading, "knowledge", "rating") == reading and with_lookup("no rules", "knowledge", "rating") == "no rules"
 
 
 def test_scale_arithmetic():

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,12 @@ def test_the_bias_baseline_by_hand(tmp_path):
     b_user = ((4 - mu - b_item[1]) + (2 - mu - b_item[2])) / (10 + 2)
     assert got["bias baseline"] == pytest.approx(mu + b_user + b_item[3])
     assert (got["global mean"], got["user mean"], got["user median"], got["item mean"]) == (mu, 3.0, 3.0, 3.0)
+    # the catalogue: every movie of the history and the test, with other users' ratings before the cut
+    catalogue = {item.id: item for item in user.knowledge}
+    assert list(catalogue) == ["movie-1", "movie-2", "movie-3"]
+    assert catalogue["movie-1"].text == "other users' average rating 5.0 out of 5, from 1 rating(s)"
+    assert catalogue["movie-2"].text == "no other user had rated it yet"  # user 2 rated it after the cut
+    assert catalogue["movie-3"].title == '"C (1992)" (Drama)' and catalogue["movie-3"].metadata["ratings"] == 1
 
 
 def test_movielens_errors_are_clear(tmp_path):
@@ -163,7 +170,7 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "tiny", "command": "test", "model": "scripted", "settings": "s"}
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta)
-    assert set(report["rungs"]) == set(RUNGS) and report["users"] == 2 and report["kind"] == "rating"
+    assert set(report["rungs"]) == set(RUNGS) - {"oracle"} and report["users"] == 2 and report["kind"] == "rating"
     truths = [float(i.ground_truth) for u in users for i in u.test]
     assert report["rungs"]["non_personalized"]["MAE"] == pytest.approx(sum(abs(3 - t) for t in truths) / 6)
     assert report["rungs"]["non_personalized"]["expected_error"] == pytest.approx(
@@ -234,6 +241,31 @@ def test_the_report_states_what_a_rung_knows_beyond_the_user_mean(tmp_path):
     assert "beyond_user_mean" not in report["baselines"]["user mean"] and "baseline bias baseline +1.000" in md
 
 
+def test_only_the_catalogue_rung_reads_the_item_catalogue(tmp_path):
+    _write_movielens(tmp_path / "ml")
+    users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
+    seen = []
+
+    def rate(system, messages):  # 5 when the prompt carries a catalogue entry ("title" (genres): figures), else 3
+        seen.append(system)
+        return distribution_reply({"5": 1.0} if "(Drama, Comedy):" in system else {"3": 1.0})
+
+    model = ScriptedChatModel(script=persona_agent_script(rate))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    settings = LadderSettings(rungs=("memory_only", "evidence", "catalogue"))
+    report = run_eval(users, tmp_path / "out", resources, settings, meta)
+    truths = [float(i.ground_truth) for u in users for i in u.test]
+    assert report["rungs"]["catalogue"]["MAE"] == pytest.approx(sum(abs(5 - t) for t in truths) / 6)
+    for rung in ("memory_only", "evidence"):  # their lookup rules do not read knowledge on ratings
+        assert report["rungs"][rung]["MAE"] == pytest.approx(sum(abs(3 - t) for t in truths) / 6)
+    assert sum("(Drama, Comedy):" in s for s in seen) == 6  # the catalogue rung's six answers
+    # a user whose dataset has no catalogue (PrefEval) gets no catalogue rung
+    run_eval([replace(users[0], knowledge=[])], tmp_path / "plain", resources, settings, meta)
+    record = json.loads((tmp_path / "plain" / "users" / "ml-1.json").read_text())
+    assert set(record["rungs"]) == {"memory_only", "evidence"}
+
+
 def test_versus_compares_only_the_rungs_produced_differently(tmp_path):
     _write_movielens(tmp_path / "ml")
     users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
@@ -302,6 +334,30 @@ def test_option_questions_report_accuracy_position_bias_and_the_debiased_accurac
     assert row["by_position"]["A"] == {"accuracy": 1.0, "items": 2} and row["by_position"]["B"]["accuracy"] == 0.0
     assert row["letter_prior"][0] > 0.5 and row["accuracy_debiased"] == 1.0
     assert "Accuracy by the position of the right option" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_oracle_rung_tells_the_persona_the_stated_preference_and_nothing_else_sees_it(tmp_path):
+    options = ["north", "south", "east", "west"]
+    stated = "I only travel north."
+    users = [EvalUser(user_id=f"u{n}", metric="label", attribute="travel", stated_preference=stated if n else "", history=[
+        Interaction(user_id=f"u{n}", query="Holiday?", options=options, ground_truth="north", timestamp=1.0)],
+        test=[EvalItem(id=f"u{n}-t", query="Where next?", options=options, ground_truth="north", timestamp=2.0)])
+        for n in range(2)]
+    prompts_seen = []
+
+    def pick(system, messages):  # "north" (A) when the persona carries the stated preference, else "west"
+        prompts_seen.append(system + "".join(str(m.content) for m in messages))
+        return distribution_reply({"A": 0.9, "D": 0.1} if stated in system else {"D": 0.9, "A": 0.1})
+
+    model = ScriptedChatModel(script=persona_agent_script(pick))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("persona", "oracle"), calibration_users=0), meta)
+    assert report["rungs"]["oracle"]["accuracy"] == 1.0 and report["rungs"]["persona"]["accuracy"] == 0.0
+    assert report["rungs"]["oracle"]["users"] == 1  # u0 states nothing: no oracle rung for it
+    assert sum(stated in p for p in prompts_seen) == 1  # the oracle answer only
+    assert '- In their own words: "I only travel north."' in next(p for p in prompts_seen if stated in p)
+    assert all(stated not in i.query + (i.answer or "") for i in resources.memory.episodes.list("u1"))
 
 
 def test_a_failing_user_is_reported_and_the_others_finish(tmp_path):

@@ -75,7 +75,8 @@ def add_commands(sub) -> None:
     ev = sub.add_parser("eval", help="the ablation ladder on MovieLens, PrefEval or LaMP-format data",
                         description="Answer each user's test items several ways (non-personalized, memory only, "
                         "persona, persona with computed evidence, the same reading the item catalogue where the "
-                        "dataset has one, full with test-time alignment) with the same model; write report.json, report.md and PNG plots to --out. Each user's answers are "
+                        "dataset has one, an oracle persona told the preference where the dataset states it, full "
+                        "with test-time alignment) with the same model; write report.json, report.md and PNG plots to --out. Each user's answers are "
                         "recorded there (OUT/users, no dataset content), so an interrupted run resumes, on this "
                         "machine or another, and unchanged rungs are reused.")
     ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp"])
@@ -104,7 +105,7 @@ def add_commands(sub) -> None:
     ev.add_argument("--calibrate", type=int, default=20, metavar="N",
                     help="option questions: the first N users also answer under every rotation of the options, "
                     "to estimate each rung's letter prior (default 20)")
-    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,evidence,catalogue,full (catalogue: only users whose dataset gives an item catalogue, MovieLens)")
+    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,evidence,catalogue,oracle,full (catalogue: only where the dataset gives an item catalogue, MovieLens; oracle, a ceiling that reads the preference as the dataset states it: only PrefEval)")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")
     ev.add_argument("--versus", metavar="DIR",

@@ -8,6 +8,9 @@ evidence          the same persona plus the evidence section computed from all o
 catalogue         the evidence rung's persona with lookup rules that also read the user's knowledge
                   collection (the dataset's item catalogue) on ratings: what other users' figures
                   for the item add (only users whose dataset gives them a catalogue)
+oracle            the persona rung's persona with the preference as the dataset states it added to what
+                  it knows of the user: a ceiling for any persona edit, not a method (only datasets
+                  that state the preference, PrefEval)
 full              the agent graph after test-time alignment (the optimizer) of the profile persona
 
 Every agent-graph answer is produced with ``record=False`` and ``as_of`` = the item's time, so no
@@ -33,13 +36,14 @@ from ..context import Context
 from ..evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
 from ..optimize import run_optimizer
-from ..persona import generic_persona, replace_section, with_lookup
+from ..persona import generic_persona, replace_section, section, with_lookup
 from ..resilience import usable_reply
 from ..resources import Resources
 from ..settings import OptimizerSettings
 from .types import EvalItem, EvalUser
 
-RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "catalogue", "full")
+KNOWN = "What you know about this user"  # the initial persona's section on the user (prompts.INITIAL_PERSONA)
+RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "catalogue", "oracle", "full")
 LADDER_VERSION = 2  # bump when a change to the code alters the answers a rung gives
 OPTIMIZER_VERSION = 2  # bump when a change to the optimizer's code alters what it accepts (the full rung only)
 SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "pool", "accepted", "rejected", "model_calls", "tokens",
@@ -159,7 +163,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         run("non_personalized", answerer.bare)
     if "memory_only" in todo:
         run("memory_only", lambda item, options: answerer.agent(item, options, generic_persona()))
-    if {"persona", "evidence", "catalogue", "full"} & set(todo):
+    if {"persona", "evidence", "catalogue", "oracle", "full"} & set(todo):
         stage("profile")
         began = time.monotonic()
         try:
@@ -170,6 +174,9 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         initial = memory.current_persona(user.user_id)
         if "persona" in todo:
             run("persona", lambda item, options: answerer.agent(item, options, None))
+        if "oracle" in todo:
+            told = _with_stated(initial.text, user.stated_preference)
+            run("oracle", lambda item, options: answerer.agent(item, options, told))
     if {"evidence", "catalogue"} & set(todo):
         body = evidence_section(user.history)
         with_evidence = replace_section(memory.current_persona(user.user_id).text, EVIDENCE, body) if body else None
@@ -202,7 +209,16 @@ def _applicable(rung: str, user: EvalUser) -> bool:
         return user.alignment_applicable
     if rung == "catalogue":
         return bool(user.knowledge) and any(item.scale for item in user.test)
+    if rung == "oracle":
+        return bool(user.stated_preference.strip())
     return True
+
+
+def _with_stated(persona: str, preference: str) -> str:
+    """``persona`` that also knows the preference in the dataset's words."""
+    line = f'- In their own words: "{" ".join(preference.split())}"'
+    body = section(persona, KNOWN)
+    return replace_section(persona, KNOWN, f"{body.rstrip()}\n{line}" if body and body.strip() else line)
 
 
 def _vector(text: str) -> list[float]:

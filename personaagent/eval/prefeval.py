@@ -112,5 +112,6 @@ def load_prefeval(
                         ground_truth=options[LETTERS.index(letter)], timestamp=T0 + 100,
                         attributes={"topic": topic, "index": i})
         users.append(EvalUser(user_id=user, history=history, test=[test], metric="label", attribute=topic,
-                              alignment_applicable=form == "choice"))
+                              alignment_applicable=form == "choice",
+                              stated_preference=_field(history_record, "preference", where)))
     return users

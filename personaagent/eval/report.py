@@ -18,7 +18,8 @@ from .types import EvalUser
 
 RUNG_LABELS = {"non_personalized": "non-personalized", "memory_only": "memory only",
                "persona": "persona (no alignment)", "evidence": "persona + computed evidence",
-               "catalogue": "evidence + item catalogue", "full": "full (aligned)"}
+               "catalogue": "evidence + item catalogue", "oracle": "persona + stated preference (oracle)",
+               "full": "full (aligned)"}
 UNALIGNED = ("non_personalized", "memory_only", "persona")
 
 

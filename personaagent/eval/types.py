@@ -45,3 +45,6 @@ class EvalUser:
     # the user's knowledge collection (an item catalogue), ingested beside the history; only
     # persona lookup rules that read knowledge for a kind of request see it
     knowledge: list[KnowledgeItem] = field(default_factory=list)
+    # the preference as the dataset states it (PrefEval): never stored in memory; only the oracle
+    # rung, a ceiling for what a persona that says the right thing can do, reads it
+    stated_preference: str = ""
