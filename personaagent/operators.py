@@ -8,9 +8,12 @@
 - ``edit``: the model returns add / replace / delete operations on named sections through
   structured output; code applies them, so a weak model cannot garble the rest.
 - ``section``: the model rewrites one section from the critique; code puts it in place.
+- ``lookups`` (not a default): code adds one source to the lookup rules for the batch's kind of
+  request, one the persona skips and that holds something for this user, so alignment can change
+  what the agent reads; selection keeps it only where reading it helps.
 
-Every candidate keeps the persona's lookup rules verbatim and its length bound; an operator that
-has nothing to change returns no candidate.
+Every other candidate keeps the persona's lookup rules verbatim; all keep its length bound. An
+operator that has nothing to change returns no candidate.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .memory.episodic import Interaction
 from .memory.profile import describe
 from .models import limited, structured
 from .resilience import retried
-from .persona import LOOKUPS, join_sections, remove_section, replace_section, section, split_sections
+from .persona import LOOKUPS, join_sections, lookup_rules, remove_section, replace_section, section, split_sections, with_lookup
 
 EXAMPLES = "Examples of this user's past choices"
 PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES)  # written by code, never by the model
@@ -60,6 +63,8 @@ class Proposal:
     max_chars: int
     max_examples: int
     signed_error: float | None = None
+    kind: str = "open"  # the batch's kind of request: choice, rating or open
+    readable: tuple[str, ...] = ()  # the lookups this configuration can make that hold something for the user
 
 
 def editable_sections(persona: str) -> list[str]:
@@ -84,9 +89,10 @@ def fit(persona: str, max_chars: int) -> str:
 Outcome = tuple[Candidate | None, int, int]  # the candidate (or none), model calls, tokens
 
 
-def _finish(operator: str, current: str, persona: str, max_chars: int, note: str) -> Candidate | None:
+def _finish(operator: str, current: str, persona: str, max_chars: int, note: str,
+            keep_rules: bool = True) -> Candidate | None:
     rules = section(current, LOOKUPS)
-    if rules is not None and section(persona, LOOKUPS) != rules:
+    if keep_rules and rules is not None and section(persona, LOOKUPS) != rules:
         persona = replace_section(persona, LOOKUPS, rules)
     persona = fit(persona, max_chars)
     if not persona.strip() or persona.strip() == current.strip():
@@ -125,6 +131,15 @@ def examples(p: Proposal, run_name: str = "") -> Outcome:
     body = "\n".join(f"- The user {describe(item)}." for item in chosen)
     return _finish("examples", p.persona, replace_section(p.persona, EXAMPLES, body), p.max_chars,
                    f"{len(chosen)} pinned example(s)"), 0, 0
+
+
+def lookups(p: Proposal, run_name: str = "") -> Outcome:
+    rules = lookup_rules(p.persona)
+    skipped = [name for name in p.readable if p.kind not in rules.get(name, ())]
+    if section(p.persona, LOOKUPS) is None or not skipped:
+        return None, 0, 0
+    return _finish("lookups", p.persona, with_lookup(p.persona, skipped[0], p.kind), p.max_chars,
+                   f"reads {skipped[0]} on {p.kind} requests", keep_rules=False), 0, 0
 
 
 class Edit(BaseModel):
@@ -246,6 +261,7 @@ def rewrite_section(p: Proposal, run_name: str = "section") -> Outcome:
 MODEL_OPERATORS = {"edit", "section"}  # those that write from the critique
 OPERATORS: dict[str, Callable[..., Outcome]] = {
     "evidence": evidence, "prune": prune, "examples": examples, "edit": edit, "section": rewrite_section,
+    "lookups": lookups,
 }
 
 

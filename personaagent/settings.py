@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import PersonaAgentError
 
-OPERATORS = ("evidence", "prune", "examples", "edit", "section")
-Operator = Literal["evidence", "prune", "examples", "edit", "section"]
+OPERATORS = ("evidence", "prune", "examples", "edit", "section")  # the default, in this order
+Operator = Literal["evidence", "prune", "examples", "edit", "section", "lookups"]
 
 
 class OptimizerSettings(BaseModel):
@@ -31,7 +31,8 @@ class OptimizerSettings(BaseModel):
         "Edit operators, taken in turn: evidence (figures computed from the user's history), prune (the "
         "longest model-written section dropped, so the persona without it competes), examples "
         "(past interactions pinned as examples), edit (structured add/replace/delete of lines in named "
-        "sections, applied by code), section (one section rewritten)."))
+        "sections, applied by code), section (one section rewritten); not by default: lookups (the persona "
+        "also reads a source it skips on the batch's kind of request and that holds something for this user)."))
     margin: float = Field(0.01, ge=0.0, description=(
         "A candidate is accepted only if its mean per-sample loss is lower than the current persona's by "
         "at least this much on the same samples, and it wins on more samples than it loses."))

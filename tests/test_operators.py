@@ -4,8 +4,8 @@ import pytest
 
 from personaagent.evidence import choice_lines, evidence_section, rating_lines
 from personaagent.memory import Interaction
-from personaagent.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, propose, prune
-from personaagent.persona import LOOKUPS, initial_persona, section, section_titles, split_sections
+from personaagent.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, lookups, propose, prune
+from personaagent.persona import LOOKUPS, initial_persona, lookup_rules, section, section_titles, split_sections
 from personaagent.selection import best, paired
 from personaagent.settings import OptimizerSettings
 
@@ -146,3 +146,19 @@ def test_settings_are_one_typed_object_with_named_errors():
         OptimizerSettings.of(validation_size=-1)
     schema = OptimizerSettings.model_json_schema()["properties"]
     assert all(field.get("description") for field in schema.values())  # Studio shows every one
+
+
+def test_the_lookups_operator_adds_one_readable_source_for_the_batch_kind_only():
+    persona = initial_persona("kim", "- movies: likes thrillers")
+
+    def proposal(kind, readable, text=persona):
+        return Proposal(persona=text, critique="", misses=[], history=[], similar=lambda q, k: [], model=None,
+                        retry=None, max_chars=2400, max_examples=3, kind=kind, readable=readable)
+
+    candidate, calls, _ = lookups(proposal("rating", ("knowledge",)))
+    assert calls == 0 and candidate.note == "reads knowledge on rating requests"
+    assert lookup_rules(candidate.persona)["knowledge"] == {"choice", "rating", "open"}
+    assert candidate.persona.split(LOOKUPS)[0] == persona.split(LOOKUPS)[0]  # nothing else changed
+    assert lookups(proposal("choice", ("knowledge",)))[0] is None  # already read on choices
+    assert lookups(proposal("rating", ()))[0] is None  # nothing this user could read
+    assert lookups(proposal("rating", ("knowledge",), text="a persona without lookup rules"))[0] is None

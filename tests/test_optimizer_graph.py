@@ -347,3 +347,26 @@ def test_topology_snapshot():
     assert SNAPSHOT.exists(), f"no snapshot: review this drawing and commit it as {SNAPSHOT}:\n{mermaid}"
     assert mermaid == SNAPSHOT.read_text()
     assert "simulate\\3aagent\\3aretrieve_memory" in mermaid  # the agent is drawn inside simulate
+
+
+def test_the_lookups_operator_lets_alignment_change_what_the_agent_reads(memory, context_for):
+    from personaagent.memory import KnowledgeItem
+    from personaagent.persona import lookup_rules
+
+    scale = {"low": 0.5, "high": 5.0, "step": 0.5}
+    memory.episodes.add([Interaction(user_id="alice", query=f"Rate film {n}", scale=scale, ground_truth="2",
+                                     timestamp=10.0 + n) for n in range(6)])
+
+    def answer_for(system, messages):  # right when the catalogue's figures are in the prompt
+        return distribution_reply({"2": 1.0} if "CATALOGUE" in system else {"4": 1.0})
+
+    out = run(memory, scripted(answer_for=answer_for), context_for("alice"), scorer=None, operators=["lookups"],
+              batch_size=2, validation_size=4, max_iters=1)
+    assert out["pool"] == [] and out["accepted"] == 0  # an empty knowledge collection: nothing to read
+    memory.knowledge.add("alice", [KnowledgeItem(id=f"f{n}", text=f"CATALOGUE film {n}: others rate it 2") for n in range(6)])
+    out = run(memory, scripted(answer_for=answer_for), context_for("alice"), scorer=None, operators=["lookups"],
+              batch_size=2, validation_size=4, max_iters=1, thread="again")
+    assert out["accepted"] == 1 and out["pool"][0]["note"] == "reads knowledge on rating requests"
+    stored = memory.personas.latest("alice").text
+    assert lookup_rules(stored)["knowledge"] == {"choice", "rating", "open"}
+    assert lookup_rules(stored)["profile"] == lookup_rules(memory.personas.get("alice", 1).text)["profile"]

@@ -19,6 +19,7 @@ from ..errors import PersonaAgentError, PersonaConflict
 from ..state import OptimizerState, SimulationState
 from ..ids import validate_user_id
 from ..metrics import Score, build_metric, choose_metric
+from ..persona import available_lookups
 from ..prompts import quote
 from ..resilience import usable_reply
 from ..resources import Resources
@@ -244,11 +245,27 @@ def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
         history=memory.episodes.list(user, before=state["window_start"], labelled=True),
         similar=lambda text, k: memory.episodes.search(user, text, k=k, before=state["window_start"]),
         model=resources.optimizer_model_for(ctx), retry=resources.retry, max_chars=settings.max_persona_chars,
-        max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None)
+        max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None,
+        kind=_kind(state["samples"]), readable=_readable(memory, user))
     found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
                                              run_name=f"propose for {iteration_name(round_)}")
     return {"proposals": [{"operator": c.operator, "persona": c.persona, "note": c.note} for c in found],
             "round": round_, "model_calls": calls, "tokens": tokens}
+
+
+def _kind(samples: list[dict]) -> str:
+    """The kind of request most of the batch is (ties: the latest sample's)."""
+    kinds = [("choice" if s.get("options") else "rating" if s.get("scale") else "open")
+             for s in samples if s["split"] == "batch"]
+    return max(reversed(kinds), key=kinds.count) if kinds else "open"
+
+
+def _readable(memory, user: str) -> tuple[str, ...]:
+    """The lookups a simulation can make that hold something for ``user``: the knowledge collection
+    when it has items, the web when reachable (simulations never see the profile: it summarises
+    later interactions too)."""
+    return tuple(name for name in available_lookups()
+                 if name == "web" or (name == "knowledge" and memory.knowledge.count(user) > 0))
 
 
 def route_after_propose(state: OptimizerState):
