@@ -246,7 +246,7 @@ def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
         similar=lambda text, k: memory.episodes.search(user, text, k=k, before=state["window_start"]),
         model=resources.optimizer_model_for(ctx), retry=resources.retry, max_chars=settings.max_persona_chars,
         max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None,
-        kind=_kind(state["samples"]), readable=_readable(memory, user))
+        kind=_kind(state["samples"]), readable=_readable(memory, user) if "lookups" in settings.operators else ())
     found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
                                              run_name=f"propose for {iteration_name(round_)}")
     return {"proposals": [{"operator": c.operator, "persona": c.persona, "note": c.note} for c in found],
