@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.types import Send
 
 from .. import operators, prompts, selection
+from ..answers import AnswerSpec
 from ..context import Context
 from ..errors import PersonaAgentError, PersonaConflict
 from ..state import OptimizerState, SimulationState
@@ -255,8 +256,8 @@ def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
 
 def _kind(samples: list[dict]) -> str:
     """The kind of request most of the batch is (ties: the latest sample's)."""
-    kinds = [("choice" if s.get("options") else "rating" if s.get("scale") else "open")
-             for s in samples if s["split"] == "batch"]
+    specs = [AnswerSpec.of(s.get("options"), s.get("scale")) for s in samples if s["split"] == "batch"]
+    kinds = [spec.kind if spec else "open" for spec in specs]
     return max(reversed(kinds), key=kinds.count) if kinds else "open"
 
 
