@@ -48,7 +48,9 @@ def run_optimizer(
         if previous.next and previous.values.get("run_id"):  # an interrupted run given up on
             resources.memory_for(context).runs.finish(previous.values["run_id"], "abandoned")
         checkpointer.delete_thread(config["configurable"]["thread_id"])
-    for chunk in graph.stream(payload, config, context=context, stream_mode="updates"):
+    # "sync": each step's checkpoint is on disk before the next step starts, so a kill -9 loses at
+    # most the step under way (the default, "async", may also lose the step before it)
+    for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync"):
         decided = chunk.get("decide")
         if decided and on_iteration:
             on_iteration(decided["loss_curve"][-1])
