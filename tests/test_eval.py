@@ -241,6 +241,36 @@ def test_the_report_states_what_a_rung_knows_beyond_the_user_mean(tmp_path):
     assert "beyond_user_mean" not in report["baselines"]["user mean"] and "baseline bias baseline +1.000" in md
 
 
+def test_the_report_says_whether_the_optimizers_gain_carries_over_to_the_test_items(tmp_path):
+    scale = {"low": 1, "high": 5, "step": 1}
+    truths = {"a": [4.0, 4.0], "b": [3.0, 3.0], "c": [3.0, 3.0]}
+    persona = {"a": {"3": 1.0}, "b": {"4": 1.0}, "c": {"3": 1.0}}  # one distribution per user, every item
+    full = {"a": {"4": 0.5, "3": 0.5}, "b": {"4": 1.0}, "c": {"2": 1.0}}
+    own = {"a": (1.0, 0.7), "b": (0.9, 0.9), "c": (1.2, 1.1)}  # (initial, best) loss; b had nothing accepted
+    users = [EvalUser(user_id=u, history=[], metric="rating", test=[
+        EvalItem(id=f"{u}{n}", query="q", ground_truth=f"{t:g}", timestamp=1.0, scale=scale,
+                 attributes={"baselines": dict.fromkeys(BASELINES, 3.0)}) for n, t in enumerate(ts)])
+        for u, ts in truths.items()]
+
+    def answers(u, probs):
+        return {"seconds": 1.0, "items": [{"id": f"{u}{n}", "path": "logprobs", "probs": probs, "median": 3.0, "mean": 3.0}
+                                          for n in range(2)]}
+    records = [{"user_id": u, "rungs": {"persona": answers(u, persona[u]), "full": answers(u, full[u])},
+                "optimization": {"initial_loss": own[u][0], "best_loss": own[u][1], "accepted": int(u != "b"), "pool": []}}
+               for u in truths]
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s", "wall_time": "w"}
+    transfer = build_report(users, records, meta, tmp_path)["alignment"]["transfer"]
+
+    def expected_error(probs, ts):
+        return sum(p * abs(float(v) - t) for t in ts for v, p in probs.items()) / len(ts)
+    test = {u: expected_error(persona[u], truths[u]) - expected_error(full[u], truths[u]) for u in ("a", "c")}
+    assert test == {"a": pytest.approx(0.5), "c": pytest.approx(-1.0)}  # a gained on test, c lost
+    assert transfer["users"] == 2 and transfer["measure"] == "expected absolute error"
+    assert transfer["own_gain"] == pytest.approx((0.3 + 0.1) / 2) and transfer["test_gain"] == pytest.approx(-0.25)
+    assert (transfer["test_gained"], transfer["test_lost"]) == (1, 1) and transfer["r"] == pytest.approx(1.0)
+    assert "For the 2 users with an accepted persona, the loss fell by 0.200" in (tmp_path / "report.md").read_text()
+
+
 def test_only_the_catalogue_rung_reads_the_item_catalogue(tmp_path):
     _write_movielens(tmp_path / "ml")
     users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)

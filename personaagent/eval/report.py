@@ -157,6 +157,8 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
     if versus:
         report["paired"] |= _versus(kind, by_id, records, scored, *versus)
     report["alignment"] = alignment_summary([r for r in records if "optimization" in r])
+    if transfer := _transfer(kind, records, scored):
+        report["alignment"]["transfer"] = transfer
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / "report.md").write_text(markdown(report))
     _plots(users, records, report, out_dir)
@@ -181,6 +183,34 @@ def alignment_summary(aligned: list[dict]) -> dict[str, Any]:
         "mean_accepted_change_chars": fmean(c["change"] for c in accepted) if accepted else None,
         "stop_reasons": dict(sorted(Counter(r["optimization"].get("stop_reason") for r in aligned).items())),
         "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)}
+
+
+def _transfer(kind: str, records: list[dict], scored: dict[str, dict]) -> dict[str, Any] | None:
+    """Whether what the optimizer gained on its own samples carries over to the test items, for the
+    users with an accepted persona: their loss gain on the samples it critiqued and selected on
+    (initial − best loss), beside the test gain of the full rung over the persona rung in the same
+    continuous measure (positive is better for both), with intervals over users, how many users
+    gained or lost on test, and Pearson's r of the two across users. None without such users."""
+    if "full" not in scored or "persona" not in scored:
+        return None
+    measure, better = ("expected_error", -1.0) if kind == "rating" else ("p_right", 1.0)
+    label = "expected absolute error" if kind == "rating" else "p(right option)"
+    full, persona = scoring.values(scored["full"], measure), scoring.values(scored["persona"], measure)
+    own, test = {}, {}
+    for record in records:
+        user, run = record["user_id"], record.get("optimization", {})
+        if run.get("accepted") and user in full and user in persona and "best_loss" in run:
+            own[user] = [run["initial_loss"] - run["best_loss"]]
+            test[user] = [better * (fmean(full[user]) - fmean(persona[user]))]
+    if len(own) < 2:
+        return None
+    own_mean, own_low, own_high = stats.bootstrap_mean(own)
+    test_mean, test_low, test_high = stats.bootstrap_mean(test)
+    r = stats.pearson([(own[u][0], test[u][0]) for u in own])
+    return {"users": len(own), "measure": label, "own_gain": own_mean, "own_gain_ci95": [own_low, own_high],
+            "test_gain": test_mean, "test_gain_ci95": [test_low, test_high],
+            "test_gained": sum(v[0] > 0 for v in test.values()), "test_lost": sum(v[0] < 0 for v in test.values()),
+            "r": None if math.isnan(r) else r}
 
 
 def _cell(value: Any) -> str:
@@ -265,6 +295,13 @@ def markdown(report: dict[str, Any]) -> str:
                   f"of {a['accepted_with_validation']} judged on one. Candidates rejected although they gained on the "
                   f"batch: {a['rejected_despite_batch_gain']}. Mean size of an accepted change: "
                   f"{_cell(a['mean_accepted_change_chars'])} characters."]
+    if t := a.get("transfer"):
+        lines += ["", f"Does the gain carry over to the test items? For the {t['users']} users with an accepted persona, "
+                  f"the loss fell by {t['own_gain']:.3f} {_cell(t['own_gain_ci95'])} on the samples the optimizer "
+                  f"critiqued and selected on; on their test items the full rung beat the persona rung by "
+                  f"{t['test_gain']:+.3f} {_cell(t['test_gain_ci95'])} in {t['measure']} "
+                  f"(sign turned so that positive is better; {t['test_gained']} users gained, {t['test_lost']} lost). "
+                  f"Across users the two go together with r = {_cell(t['r'])}."]
     if report.get("failed_users"):
         lines += ["", "Users whose evaluation failed (not in the table; rerun to retry):"]
         lines += [f"- {failure}" for failure in report["failed_users"]]
