@@ -27,7 +27,7 @@ needs_shared = pytest.mark.skipif(
 def test_item_scores_match_hand_computed_values():
     rating = EvalItem(id="r", query="q", ground_truth="4", timestamp=1.0, scale={"low": 0.5, "high": 5, "step": 0.5})
     scored = score_item(rating, {"probs": {"3": 0.5, "5": 0.5}, "median": 4.0, "mean": 4.0})
-    assert scored == {"error": 0.0, "sq_error": 0.0, "mean": 4.0, "expected_error": 1.0, "unparsed": False}
+    assert scored == {"error": 0.0, "sq_error": 0.0, "median": 4.0, "mean": 4.0, "expected_error": 1.0, "unparsed": False}
     unread = score_item(rating, {"probs": {}})  # the midpoint 2.75, as the optimizer counts it
     assert unread["error"] == pytest.approx(1.25) and unread["expected_error"] == pytest.approx(1.25) and unread["unparsed"]
     choice = EvalItem(id="c", query="q", ground_truth="b", timestamp=1.0, options=["a", "b", "c"])
@@ -259,7 +259,9 @@ def test_the_report_says_whether_the_optimizers_gain_carries_over_to_the_test_it
                 "optimization": {"initial_loss": own[u][0], "best_loss": own[u][1], "accepted": int(u != "b"), "pool": []}}
                for u in truths]
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s", "wall_time": "w"}
-    transfer = build_report(users, records, meta, tmp_path)["alignment"]["transfer"]
+    report = build_report(users, records, meta, tmp_path)
+    transfer = report["alignment"]["transfer"]
+    assert report["rungs"]["persona"]["medians"] == {3.0: 6}  # every answer above reads median 3
 
     def expected_error(probs, ts):
         return sum(p * abs(float(v) - t) for t in ts for v, p in probs.items()) / len(ts)

@@ -126,11 +126,14 @@ def test_candidates_plot_and_alignment_summary(tmp_path):
              "validation_improvement": -0.04, "change": 200},
             {"iteration": 2, "operator": "edit", "improvement": 0.0, "accepted": False, "batch_improvement": -0.1,
              "validation_improvement": 0.02, "change": 40}]
-    summary = alignment_summary([{"optimization": {"pool": pool, "accepted": 1, "stop_reason": "max_iters", "model_calls": 30}},
+    curve = [{"iteration": 0, "loss": 1.0}, {"iteration": 1, "loss": 0.75}, {"iteration": 2, "loss": 0.75}]
+    summary = alignment_summary([{"optimization": {"pool": pool, "accepted": 1, "stop_reason": "max_iters", "model_calls": 30,
+                                                   "loss_curve": curve}},
                                  {"optimization": {"pool": [], "accepted": 0, "stop_reason": "no_failures", "model_calls": 5}}])
     assert summary == {"users_aligned": 2, "users_with_accepted_persona": 1, "candidates": 3,
                        "candidates_by_operator": {"edit": 1, "evidence": 1, "examples": 1},
-                       "accepted_by_operator": {"evidence": 1}, "accepted_with_validation_gain": 1,
+                       "accepted_by_operator": {"evidence": 1}, "accepted_by_iteration": {1: 1},
+                       "loss_decrease_by_iteration": {1: 0.25, 2: 0.0}, "accepted_with_validation_gain": 1,
                        "accepted_with_validation": 1, "rejected_despite_batch_gain": 1,
                        "mean_accepted_change_chars": 300, "stop_reasons": {"max_iters": 1, "no_failures": 1},
                        "model_calls": 35}

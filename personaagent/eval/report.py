@@ -29,7 +29,8 @@ def _metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
     if kind == "rating":
         mae, low, high = stats.bootstrap_mean(scoring.values(scored, "error"))
         return row | {"MAE": mae, "MAE_ci95": [low, high], "RMSE": math.sqrt(fmean(s["sq_error"] for s in items)),
-                      "expected_error": fmean(s["expected_error"] for s in items)}
+                      "expected_error": fmean(s["expected_error"] for s in items),
+                      "medians": dict(sorted(Counter(s["median"] for s in items).items()))}
     accuracy, low, high = stats.bootstrap_mean(scoring.values(scored, "right"))
     row |= {"accuracy": accuracy, "accuracy_ci95": [low, high],
             "accuracy_debiased": fmean(s["right_debiased"] for s in items),
@@ -177,12 +178,24 @@ def alignment_summary(aligned: list[dict]) -> dict[str, Any]:
         "users_with_accepted_persona": sum(1 for r in aligned if r["optimization"].get("accepted")),
         "candidates": len(pool), "candidates_by_operator": count(pool),
         "accepted_by_operator": count(accepted),
+        "accepted_by_iteration": dict(sorted(Counter(c["iteration"] for c in accepted).items())),
+        "loss_decrease_by_iteration": _decrease_by_iteration(aligned),
         "accepted_with_validation_gain": sum(1 for c in accepted if (c.get("validation_improvement") or 0) > 0),
         "accepted_with_validation": sum(1 for c in accepted if c.get("validation_improvement") is not None),
         "rejected_despite_batch_gain": sum(1 for c in pool if not c["accepted"] and (c.get("batch_improvement") or 0) > 0),
         "mean_accepted_change_chars": fmean(c["change"] for c in accepted) if accepted else None,
         "stop_reasons": dict(sorted(Counter(r["optimization"].get("stop_reason") for r in aligned).items())),
         "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)}
+
+
+def _decrease_by_iteration(aligned: list[dict]) -> dict[int, float]:
+    """iteration → how much the loss fell in it, summed over users (0 where nothing was accepted)."""
+    out: Counter = Counter()
+    for record in aligned:
+        curve = record["optimization"].get("loss_curve", [])
+        for before, after in zip(curve, curve[1:]):
+            out[after["iteration"]] += before["loss"] - after["loss"]
+    return dict(sorted(out.items()))
 
 
 def _transfer(kind: str, records: list[dict], scored: dict[str, dict]) -> dict[str, Any] | None:
@@ -252,6 +265,10 @@ def markdown(report: dict[str, Any]) -> str:
                   "item-by-item departures from the user mean do not track the user's own: "
                   + "; ".join(f"{r} {v['r']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]"
                               for r, v in signal.items()) + "."]
+    if rating:
+        lines += ["", "Answers by the median of their distribution (how many items): " + "; ".join(
+            f"{RUNG_LABELS[r]} " + ", ".join(f"{m:g}: {n}" for m, n in row["medians"].items())
+            for r, row in report["rungs"].items() if "medians" in row) + "."]
     if not rating and any("by_position" in r for r in report["rungs"].values()):
         positions = sorted({p for r in report["rungs"].values() for p in r.get("by_position", {})})
         lines += ["", "Accuracy by the position of the right option (items):", ""]
@@ -295,6 +312,8 @@ def markdown(report: dict[str, Any]) -> str:
                   f"of {a['accepted_with_validation']} judged on one. Candidates rejected although they gained on the "
                   f"batch: {a['rejected_despite_batch_gain']}. Mean size of an accepted change: "
                   f"{_cell(a['mean_accepted_change_chars'])} characters."]
+        lines += [f"Accepted candidates by iteration: {a['accepted_by_iteration']}; the loss fell, summed over users, by "
+                  + ", ".join(f"{v:.3f} in iteration {k}" for k, v in a["loss_decrease_by_iteration"].items()) + "."]
     if t := a.get("transfer"):
         lines += ["", f"Does the gain carry over to the test items? For the {t['users']} users with an accepted persona, "
                   f"the loss fell by {t['own_gain']:.3f} {_cell(t['own_gain_ci95'])} on the samples the optimizer "

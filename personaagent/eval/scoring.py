@@ -37,7 +37,7 @@ def score_item(item: EvalItem, answer: dict[str, Any], prior: list[float] | None
         probs = answer.get("probs") or {}
         median = answer["median"] if probs else scale.midpoint
         mean = answer["mean"] if probs else scale.midpoint
-        return {"error": abs(median - truth), "sq_error": (mean - truth) ** 2, "mean": mean,
+        return {"error": abs(median - truth), "sq_error": (mean - truth) ** 2, "median": median, "mean": mean,
                 "expected_error": rating_loss(probs, truth, scale), "unparsed": not probs}
     if item.options:
         wanted = item.options.index(item.ground_truth)
