@@ -49,7 +49,7 @@ def run_optimizer(
             resources.memory_for(context).runs.finish(previous.values["run_id"], "abandoned")
         checkpointer.delete_thread(config["configurable"]["thread_id"])
     # "sync": each step's checkpoint is on disk before the next step starts, so a kill -9 loses at
-    # most the step under way (the default, "async", may also lose the step before it)
+    # most the step under way (with the default, "async", steps already completed can be lost too)
     for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync"):
         decided = chunk.get("decide")
         if decided and on_iteration:
