@@ -245,20 +245,24 @@ def token_distribution(message: BaseMessage, labels: list[str]) -> dict[str, flo
     return {name: p / total for name, p in raw.items()}
 
 
-def rating_point(distribution: Mapping[str, float], scale: RatingScale) -> tuple[float, float]:
-    """(median, mean) of a distribution over the scale's whole numbers. The median reads each
-    number as the middle of a unit-wide bucket, so it can fall between numbers (3.67), and is
-    snapped to the scale's step; the mean is not snapped."""
+def interpolated_median(distribution: Mapping[str, float]) -> float:
+    """The median of a distribution over a scale's whole numbers, each read as the middle of a
+    unit-wide bucket, so it can fall between numbers (3.67) and moves with every shift of
+    probability around it."""
     items = sorted((float(k), p) for k, p in distribution.items())
-    mean = sum(v * p for v, p in items)
     cumulative = 0.0
-    median = items[-1][0]
     for value, p in items:
         if p > 0 and cumulative + p >= 0.5:
-            median = value - 0.5 + (0.5 - cumulative) / p
-            break
+            return value - 0.5 + (0.5 - cumulative) / p
         cumulative += p
-    return scale.snap(median), round(mean, 6)
+    return items[-1][0]
+
+
+def rating_point(distribution: Mapping[str, float], scale: RatingScale) -> tuple[float, float]:
+    """(median, mean) of a distribution over the scale's whole numbers: the interpolated median
+    snapped to the scale's step, and the mean (not snapped)."""
+    mean = sum(float(v) * p for v, p in distribution.items())
+    return scale.snap(interpolated_median(distribution)), round(mean, 6)
 
 
 def _from_distribution(spec: AnswerSpec, distribution: dict[str, float], path: str) -> ClosedAnswer:
@@ -337,3 +341,11 @@ def rating_loss(distribution: Mapping[str, float], truth: float, scale: RatingSc
     if not distribution:
         return abs(scale.midpoint - truth)
     return sum(p * abs(float(value) - truth) for value, p in distribution.items())
+
+
+def median_loss(distribution: Mapping[str, float], truth: float, scale: RatingScale) -> float:
+    """Absolute error of the distribution's interpolated median (before snapping) against the
+    user's rating: what MAE measures, yet still continuous. No rating: the scale's midpoint."""
+    if not distribution:
+        return abs(scale.midpoint - truth)
+    return abs(interpolated_median(distribution) - truth)

@@ -5,6 +5,7 @@ text. Any callable ``(sample, answer) -> Score`` can stand in for them."""
 from __future__ import annotations
 
 import re
+from functools import partial
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -15,7 +16,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .answers import AnswerSpec, RatingScale, option_loss, rating_loss
+from .answers import AnswerSpec, RatingScale, median_loss, option_loss, rating_loss
 from .errors import ModelReplyError, PersonaAgentError
 from .models import structured
 from .resilience import retried
@@ -128,22 +129,23 @@ def _top(distribution: dict[str, float], n: int = 3) -> str:
     return ", ".join(f"{k[:60]}: {p:.2f}" for k, p in shown)
 
 
-def closed_loss(sample: dict[str, Any], answer: str) -> Score:
+def closed_loss(sample: dict[str, Any], answer: str, median: bool = False) -> Score:
     """The continuous loss of a closed-form answer, read from its distribution (``sample``
     carries ``distribution`` and ``options`` or ``scale``): 1 − p(the option the user wanted), or
-    the expected absolute error of the rating. A persona that makes the right answer more likely
+    the expected absolute error of the rating (``median``: the absolute error of the rating's
+    interpolated median, what MAE measures). A persona that makes the right answer more likely
     scores better even when the top answer stays the same."""
     distribution = sample.get("distribution") or {}
     if sample.get("scale"):
         scale = RatingScale.of(sample["scale"])
         truth = float(sample["ground_truth"])
-        loss = rating_loss(distribution, truth, scale)
+        loss = (median_loss if median else rating_loss)(distribution, truth, scale)
         if not distribution:
             return Score(loss, f"gave no rating; the user's rating was {truth:g}")
         mean = sum(float(k) * p for k, p in distribution.items())
         direction = "too high" if mean > truth else "too low" if mean < truth else "right on average"
         return Score(loss, f"rated {answer} (mean {mean:.2f}; {_top(distribution)}); the user's rating was "
-                           f"{truth:g}: {direction}, expected error {loss:.2f}")
+                           f"{truth:g}: {direction}, {'error of the median' if median else 'expected error'} {loss:.2f}")
     options = sample["options"]
     wanted = AnswerSpec.of(options).index_of(sample["ground_truth"])
     if wanted is None:
@@ -155,7 +157,7 @@ def closed_loss(sample: dict[str, Any], answer: str) -> Score:
                        f"(p {distribution.get(options[wanted], 0.0):.2f})")
 
 
-METRICS = ("auto", "closed", "label", "choice", "rating", "judge")
+METRICS = ("auto", "closed", "median", "label", "choice", "rating", "judge")
 
 
 def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
@@ -185,4 +187,6 @@ def build_metric(name: str, model_factory: Callable[[], BaseChatModel], retry: R
         return choice_match
     if name == "closed":
         return closed_loss
+    if name == "median":
+        return partial(closed_loss, median=True)
     return make_judge(model_factory(), retry)

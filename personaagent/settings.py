@@ -39,10 +39,11 @@ class OptimizerSettings(BaseModel):
     max_iters: int = Field(2, ge=0, le=50, description="Critique-and-propose iterations at most.")
     patience: int = Field(2, ge=1, le=50, description="Stop after this many iterations in a row with nothing accepted.")
     max_calls: int | None = Field(None, ge=1, description="Model-call budget for the whole run (none by default).")
-    metric: Literal["auto", "closed", "label", "choice", "rating", "judge"] = Field("auto", description=(
+    metric: Literal["auto", "closed", "median", "label", "choice", "rating", "judge"] = Field("auto", description=(
         "Per-sample loss. auto: closed (1 − p(the user's pick), or the expected rating error, read from "
         "the answer's distribution) when every sample states its options or scale, else rating, label "
-        "or an LLM judge by the ground truths."))
+        "or an LLM judge by the ground truths. median: as closed, but a rating's loss is the absolute "
+        "error of its distribution's median before rounding to the scale (what MAE measures)."))
     max_persona_chars: int = Field(2400, ge=400, le=20000, description="Length bound of a persona.")
     max_examples: int = Field(3, ge=1, le=10, description="Past interactions the examples operator pins at most.")
     trigger: Literal["manual", "scheduled"] = Field("manual", description="Who started the run (shown in the run log).")

@@ -7,7 +7,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from personaagent.answers import (
-    AnswerSpec, RatingScale, option_loss, parse_text, rating_loss, rating_point, token_distribution,
+    AnswerSpec, RatingScale, interpolated_median, median_loss, option_loss, parse_text, rating_loss, rating_point,
+    token_distribution,
 )
 from personaagent.position_bias import debias, letter_prior, rotations
 from personaagent.errors import PersonaAgentError
@@ -99,6 +100,10 @@ def test_rating_point_and_losses_by_hand():
     # median 4.5 + (0.5 - 0.4) / 0.6 = 4.67 → 4.5; mean 0.1 + 0.2 + 0.3 + 0.4 + 3.0 = 4.0
     assert rating_point({"1": 0.1, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.6}, scale) == (4.5, pytest.approx(4.0))
     assert rating_loss({"3": 0.5, "4": 0.5}, 4.0, scale) == pytest.approx(0.5)
+    # the median before snapping: 3.5 + (0.5 − 0.45) / 0.55 = 3.59, so 0.41 from a 4
+    assert interpolated_median({"1": 0.45, "4": 0.55}) == pytest.approx(3.5 + 0.05 / 0.55)
+    assert median_loss({"1": 0.45, "4": 0.55}, 4.0, scale) == pytest.approx(0.5 - 0.05 / 0.55)
+    assert median_loss({}, 4.0, scale) == pytest.approx(4.0 - 2.75)  # no rating: the midpoint
     assert option_loss({"Grease": 0.2, "Alien": 0.8}, 1, ["Grease", "Alien"]) == pytest.approx(0.2)
 
 

@@ -187,6 +187,27 @@ def test_rating_samples_use_the_expected_error(memory, context_for):
     assert out["metric"] == "closed" and out["initial_loss"] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("metric, accepted", [("auto", 0), ("median", 1)])
+def test_the_median_loss_prefers_the_persona_whose_median_is_nearer(memory, context_for, metric, accepted):
+    # The user rates 4. The current persona answers a sure 3 (expected error 1.0, median 3.0); the
+    # candidate splits 0.55 on 4 and 0.45 on 1 (expected error 1.35, interpolated median
+    # 3.5 + 0.05 / 0.55 = 3.59, error 0.41): the expected error keeps the current persona, the
+    # median loss takes the candidate.
+    scale = {"low": 0.5, "high": 5.0, "step": 0.5}
+    memory.episodes.add([Interaction(user_id="alice", query=f"Rate film {n}", scale=scale, ground_truth="4",
+                                     timestamp=10.0 + n) for n in range(4)])
+
+    def answer_for(system, messages):
+        return distribution_reply({"4": 0.55, "1": 0.45} if "SURE" in persona_of(system) else {"3": 1.0})
+
+    out = run(memory, scripted("- SURE: rates what it loves high", answer_for), context_for("alice"), scorer=None,
+              batch_size=2, validation_size=2, max_iters=1, metric=metric)
+    assert out["metric"] == ("closed" if metric == "auto" else "median")
+    assert out["initial_loss"] == pytest.approx(1.0)
+    assert out["accepted"] == accepted
+    assert out["best_loss"] == pytest.approx(1.0 if metric == "auto" else 4 - (3.5 + 0.05 / 0.55))
+
+
 def test_simulations_never_retrieve_the_answer(memory, context_for):
     memory.episodes.add([
         Interaction(user_id="alice", query="old question about zebras", ground_truth="old answer", timestamp=10.0),

@@ -48,7 +48,7 @@ def cmd_eval(args) -> int:
     if unknown:
         raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
     optimizer = OptimizerSettings.of(batch_size=args.batch_size, validation_size=args.validation,
-                                     candidates=args.candidates, max_iters=args.iters, margin=args.margin,
+                                     candidates=args.candidates, max_iters=args.iters, margin=args.margin, metric=args.metric,
                                      operators=args.operators.split(",") if args.operators else None)
     settings = LadderSettings(optimizer=optimizer, rungs=rungs, calibration_users=args.calibrate)
     context = context_of(args)
@@ -58,7 +58,7 @@ def cmd_eval(args) -> int:
     meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": model,
             "settings": f"seed {args.seed}; optimizer: batch {optimizer.batch_size}, validation {optimizer.validation_size}, "
             f"{optimizer.candidates} candidates per iteration from {', '.join(optimizer.operators)}, margin "
-            f"{optimizer.margin}, iterations ≤ {optimizer.max_iters}; concurrency {args.concurrency}; "
+            f"{optimizer.margin}, iterations ≤ {optimizer.max_iters}, loss {optimizer.metric}; concurrency {args.concurrency}; "
             f"{args.calibrate} users answered under every option rotation"}
     from ..resources import Resources
 
@@ -101,6 +101,9 @@ def add_commands(sub) -> None:
                     f"(default {','.join(OptimizerSettings().operators)})")
     ev.add_argument("--margin", type=float, help="optimizer: minimum mean loss improvement to accept (default 0.01)")
     ev.add_argument("--iters", type=int, help="optimizer: iterations at most (default 2)")
+    ev.add_argument("--metric", choices=["auto", "median"], help="optimizer: per-sample loss (default auto: "
+                    "1 − p(the user's pick), or a rating's expected absolute error; median: a rating's loss is the "
+                    "absolute error of its distribution's median, what MAE measures)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
     ev.add_argument("--calibrate", type=int, default=20, metavar="N",
                     help="option questions: the first N users also answer under every rotation of the options, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import get_args
 
 from ..settings import OptimizerSettings
 from .common import context_of, home, model_failure
@@ -85,7 +86,8 @@ def add_commands(sub) -> None:
     optimize.add_argument("--patience", type=int,
                           help=f"stop after this many iterations in a row with nothing accepted (default {defaults.patience})")
     optimize.add_argument("--budget", type=int, help="model-call budget for the run (default: none)")
-    optimize.add_argument("--metric", choices=["auto", "closed", "label", "choice", "rating", "judge"],
-                          help="per-sample loss (default auto)")
+    optimize.add_argument("--metric", choices=list(get_args(OptimizerSettings.model_fields["metric"].annotation)),
+                          help="per-sample loss (default auto: closed where answers have options or a scale); "
+                          "median: as closed, but a rating's loss is the error of its median, what MAE measures")
     optimize.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
     optimize.set_defaults(func=cmd_optimize)
