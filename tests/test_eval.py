@@ -27,7 +27,9 @@ needs_shared = pytest.mark.skipif(
 def test_item_scores_match_hand_computed_values():
     rating = EvalItem(id="r", query="q", ground_truth="4", timestamp=1.0, scale={"low": 0.5, "high": 5, "step": 0.5})
     scored = score_item(rating, {"probs": {"3": 0.5, "5": 0.5}, "median": 4.0, "mean": 4.0})
-    assert scored == {"error": 0.0, "sq_error": 0.0, "median": 4.0, "mean": 4.0, "expected_error": 1.0, "unparsed": False}
+    # the interpolated median reads "3" as the bucket [2.5, 3.5], which holds half the mass: 3.5
+    assert scored == {"error": 0.0, "sq_error": 0.0, "median": 4.0, "mean": 4.0, "expected_error": 1.0,
+                      "median_error": 0.5, "unparsed": False}
     unread = score_item(rating, {"probs": {}})  # the midpoint 2.75, as the optimizer counts it
     assert unread["error"] == pytest.approx(1.25) and unread["expected_error"] == pytest.approx(1.25) and unread["unparsed"]
     choice = EvalItem(id="c", query="q", ground_truth="b", timestamp=1.0, options=["a", "b", "c"])
@@ -271,6 +273,13 @@ def test_the_report_says_whether_the_optimizers_gain_carries_over_to_the_test_it
     assert transfer["own_gain"] == pytest.approx((0.3 + 0.1) / 2) and transfer["test_gain"] == pytest.approx(-0.25)
     assert (transfer["test_gained"], transfer["test_lost"]) == (1, 1) and transfer["r"] == pytest.approx(1.0)
     assert "For the 2 users with an accepted persona, the loss fell by 0.200" in (tmp_path / "report.md").read_text()
+    # an optimizer that minimised the error of the median is judged in that measure: user a's full
+    # answer has its median at 3.5 (error 0.5 against 1.0 for the persona's 3), c's at 2 (1.0 against 0)
+    median_run = build_report(users, records, meta | {"optimizer_loss": "median"}, tmp_path)
+    assert median_run["alignment"]["transfer"]["measure"] == "absolute error of the unrounded median"
+    assert median_run["alignment"]["transfer"]["test_gain"] == pytest.approx((0.5 - 1.0) / 2)
+    assert median_run["paired"]["full vs persona"]["continuous"]["metric"] == "absolute error of the unrounded median"
+    assert report["paired"]["full vs persona"]["continuous"]["metric"] == "expected absolute error"
 
 
 def test_only_the_catalogue_rung_reads_the_item_catalogue(tmp_path):

@@ -30,6 +30,7 @@ def _metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
         mae, low, high = stats.bootstrap_mean(scoring.values(scored, "error"))
         return row | {"MAE": mae, "MAE_ci95": [low, high], "RMSE": math.sqrt(fmean(s["sq_error"] for s in items)),
                       "expected_error": fmean(s["expected_error"] for s in items),
+                      "median_error": fmean(s["median_error"] for s in items),
                       "medians": dict(sorted(Counter(s["median"] for s in items).items()))}
     accuracy, low, high = stats.bootstrap_mean(scoring.values(scored, "right"))
     row |= {"accuracy": accuracy, "accuracy_ci95": [low, high],
@@ -40,26 +41,26 @@ def _metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
     return row
 
 
-def _paired(kind: str, a: dict[str, list[dict]], b: dict[str, list[dict]], first: str, second: str) -> dict[str, Any]:
+def _paired(kind: str, a: dict[str, list[dict]], b: dict[str, list[dict]], first: str, second: str,
+            loss: str = "auto") -> dict[str, Any]:
     """``first`` against ``second`` on the users both have: the primary metric's paired
-    difference with its interval, an exact test, and the difference in the continuous measure (the
-    expected absolute error for ratings, lower is better; p(right option) for options, higher is better)."""
+    difference with its interval, an exact test, and the difference in the continuous measure that
+    matches the optimizer's loss ``loss`` (``scoring.continuous_measure``)."""
     shared = sorted(set(a) & set(b))
     a, b = {u: a[u] for u in shared}, {u: b[u] for u in shared}
+    key, label, _ = scoring.continuous_measure(kind, loss)
+    continuous = {"metric": label, **stats.paired_difference(scoring.values(a, key), scoring.values(b, key))}
     if kind == "rating":
         primary = stats.paired_difference(scoring.values(a, "error"), scoring.values(b, "error"))
         diffs = [x - y for u in shared for x, y in zip(scoring.values(a, "error")[u], scoring.values(b, "error")[u])]
-        out = {"metric": "MAE", **primary, "test": "sign", **stats.sign_test(diffs),
-               "continuous": {"metric": "expected absolute error", **stats.paired_difference(
-                   scoring.values(a, "expected_error"), scoring.values(b, "expected_error"))}}
+        out = {"metric": "MAE", **primary, "test": "sign", **stats.sign_test(diffs), "continuous": continuous}
         out["verdict"] = stats.verdict(out["delta"], out["ci95"], True, first, second)
         return out | {"users": len(shared)}
     primary = stats.paired_difference(scoring.values(a, "right"), scoring.values(b, "right"))
     right_a = [s["right"] for u in shared for s in a[u]]
     right_b = [s["right"] for u in shared for s in b[u]]
     out = {"metric": "accuracy", **primary, "test": "McNemar exact", **stats.mcnemar_exact(right_a, right_b),
-           "continuous": {"metric": "p(right option)", **stats.paired_difference(
-               scoring.values(a, "p_right"), scoring.values(b, "p_right"))},
+           "continuous": continuous,
            "debiased": {"metric": "accuracy after dividing out the letter prior", **stats.paired_difference(
                scoring.values(a, "right_debiased"), scoring.values(b, "right_debiased"))}}
     out["verdict"] = stats.verdict(out["delta"], out["ci95"], False, first, second)
@@ -98,7 +99,7 @@ def _beyond_user_mean(users: dict[str, EvalUser], predicted: dict[str, list[floa
 
 
 def _versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: dict[str, dict],
-            name: str, others: list[dict]) -> dict[str, Any]:
+            name: str, others: list[dict], loss: str = "auto") -> dict[str, Any]:
     """Each rung against the same rung of another run (``others``, e.g. an earlier optimizer) on
     the users both have, for the rungs whose answers were produced differently (their keys differ)."""
     key = lambda recs, rung: {r["user_id"]: r["rungs"][rung].get("key") for r in recs if rung in r["rungs"]}  # noqa: E731
@@ -109,7 +110,7 @@ def _versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: 
         ours, old = key(records, rung), key(others, rung)
         if theirs and any(ours[u] != old[u] for u in set(mine) & set(theirs)):
             label = f"{rung} ({name})"
-            out[f"{rung} vs {label}"] = _paired(kind, mine, theirs, rung, label)
+            out[f"{rung} vs {label}"] = _paired(kind, mine, theirs, rung, label, loss)
     return out
 
 
@@ -134,6 +135,7 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
     by_id = {u.user_id: u for u in users}
     records = [r for r in records if r["user_id"] in by_id]
     kind = scoring.kind_of(users)
+    loss = meta.get("optimizer_loss", "auto")
     scored = {rung: scoring.score_rung(by_id, records, rung) for rung in RUNGS}
     scored = {rung: s for rung, s in scored.items() if s}
     table = {rung: _metric_row(kind, s) for rung, s in scored.items()}
@@ -143,7 +145,7 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
         if kind == "rating" and (signal := _beyond_user_mean(by_id, scoring.values(scored[rung], "mean"))):
             table[rung]["beyond_user_mean"] = signal
     report: dict[str, Any] = {**meta, "kind": kind, "rungs": table, "users": len(records),
-                              "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a)
+                              "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a, loss)
                                          for a, b in combinations([r for r in RUNGS if r in scored], 2)},
                               "timing": _timing(records)}
     if kind == "rating" and scored:
@@ -156,9 +158,9 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
                 report["baselines"][name]["beyond_user_mean"] = signal
         report["paired"] |= _baseline_pairs(with_items, scored, table)
     if versus:
-        report["paired"] |= _versus(kind, by_id, records, scored, *versus)
+        report["paired"] |= _versus(kind, by_id, records, scored, *versus, loss)
     report["alignment"] = alignment_summary([r for r in records if "optimization" in r])
-    if transfer := _transfer(kind, records, scored):
+    if transfer := _transfer(kind, records, scored, loss):
         report["alignment"]["transfer"] = transfer
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / "report.md").write_text(markdown(report))
@@ -198,7 +200,7 @@ def _decrease_by_iteration(aligned: list[dict]) -> dict[int, float]:
     return dict(sorted(out.items()))
 
 
-def _transfer(kind: str, records: list[dict], scored: dict[str, dict]) -> dict[str, Any] | None:
+def _transfer(kind: str, records: list[dict], scored: dict[str, dict], loss: str = "auto") -> dict[str, Any] | None:
     """Whether what the optimizer gained on its own samples carries over to the test items, for the
     users with an accepted persona: their loss gain on the samples it critiqued and selected on
     (initial − best loss), beside the test gain of the full rung over the persona rung in the same
@@ -206,8 +208,7 @@ def _transfer(kind: str, records: list[dict], scored: dict[str, dict]) -> dict[s
     gained or lost on test, and Pearson's r of the two across users. None without such users."""
     if "full" not in scored or "persona" not in scored:
         return None
-    measure, better = ("expected_error", -1.0) if kind == "rating" else ("p_right", 1.0)
-    label = "expected absolute error" if kind == "rating" else "p(right option)"
+    measure, label, better = scoring.continuous_measure(kind, loss)
     full, persona = scoring.values(scored["full"], measure), scoring.values(scored["persona"], measure)
     own, test = {}, {}
     for record in records:
@@ -243,16 +244,18 @@ def markdown(report: dict[str, Any]) -> str:
              f"Model: {report['model']}. Settings: {report['settings']}. Wall time: {report['wall_time']}. "
              f"Users finished: {report.get('finished_users', report['users'])}.", ""]
     if rating:
-        cols = ["MAE", "MAE_ci95", "RMSE", "expected_error", "unparsed", "items", "users"]
+        cols = ["MAE", "MAE_ci95", "RMSE", "expected_error", "median_error", "unparsed", "items", "users"]
     else:
         cols = ["accuracy", "accuracy_ci95", "accuracy_debiased", "p_right", "unparsed", "items", "users"]
     rows = [[RUNG_LABELS[r]] + [report["rungs"][r].get(c) for c in cols] for r in RUNGS if r in report["rungs"]]
-    rows += [[f"baseline: {name}", row["MAE"], row["MAE_ci95"], None, None, None, None, None]
+    rows += [[f"baseline: {name}", row["MAE"], row["MAE_ci95"]] + [None] * (len(cols) - 2)
              for name, row in report.get("baselines", {}).items()]
     lines += _table(["rung"] + [c.replace("_ci95", " 95% CI").replace("_", " ") for c in cols], rows)
     lines += ["", "Intervals: 95% bootstrap over users (2,000 resamples). " + (
         "MAE uses the median of each answer's distribution, RMSE its mean; expected error is the mean "
-        "absolute error under the distribution (the optimizer's loss). An unread answer counts as the midpoint."
+        "absolute error under the distribution (the optimizer's loss by default); median error is the absolute "
+        "error of the median before rounding to half stars (its loss with `--metric median`). An unread answer "
+        "counts as the midpoint."
         if rating else "Accuracy takes the most probable option; debiased divides out the rung's letter prior "
         "(estimated from answers under every rotation of the options, PriDe-style); p_right is the mean "
         "probability of the right option.")]
@@ -284,8 +287,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Paired comparisons", "",
               "Each row: the first minus the second on the same items, with a 95% bootstrap interval over "
               "users; an interval containing 0 is no detectable difference. The continuous measure is read from the "
-              "answer distributions: the expected absolute error for ratings (lower is better), p(right option) for "
-              "options (higher is better).", ""]
+              "answer distributions and matches the optimizer's loss: for ratings the expected absolute error, or with "
+              "`--metric median` the error of the unrounded median (lower is better); p(right option) for options "
+              "(higher is better).", ""]
     rows = []
     for name, p in report["paired"].items():
         test = f"{p['test']} p={p['p']:.3f}"

@@ -77,7 +77,7 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
         records = [r for r in pool.map(one, users) if r is not None]
     bar.close()
     elapsed = time.monotonic() - started
-    meta = {**meta, "finished_users": f"{len(records)} of {len(users)}", "failed_users": failures,
+    meta = {**meta, "optimizer_loss": settings.optimizer.metric, "finished_users": f"{len(records)} of {len(users)}", "failed_users": failures,
             "wall_time": "report only" if report_only else
             f"{elapsed / 60:.1f} min for this invocation ({len(spent)} users evaluated, the rest reused)"}
     other = (Path(versus).name, read_records(versus, users)) if versus else None

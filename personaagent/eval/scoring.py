@@ -3,8 +3,9 @@ the report is built (the committed records hold none).
 
 Options: right or wrong by the most probable option, p(right option), its negative log, and the
 answer after dividing out the rung's letter prior. Ratings: absolute error of the median (MAE),
-squared error of the mean (RMSE), and the expected absolute error under the distribution (the
-optimizer's continuous loss). An unread answer counts as the scale's midpoint, as in the optimizer.
+squared error of the mean (RMSE), the expected absolute error under the distribution (the
+optimizer's continuous loss by default) and the absolute error of the median before rounding to the
+scale (its loss with ``metric="median"``). An unread answer counts as the scale's midpoint, as in the optimizer.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ import math
 from statistics import fmean
 from typing import Any
 
-from ..answers import RatingScale, rating_loss
+from ..answers import RatingScale, median_loss, rating_loss
 from ..position_bias import debias, letter_prior
 from ..metrics import label_match
 from .types import EvalItem, EvalUser
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def continuous_measure(kind: str, loss: str = "auto") -> tuple[str, str, float]:
+    """The continuous measure that matches the optimizer's loss ``loss`` (its ``metric`` setting):
+    (score key, label, sign that makes it "higher is better")."""
+    if kind == "rating":
+        if loss == "median":
+            return "median_error", "absolute error of the unrounded median", -1.0
+        return "expected_error", "expected absolute error", -1.0
+    return "p_right", "p(right option)", 1.0
 
 
 def kind_of(users: list[EvalUser]) -> str:
@@ -38,7 +49,8 @@ def score_item(item: EvalItem, answer: dict[str, Any], prior: list[float] | None
         median = answer["median"] if probs else scale.midpoint
         mean = answer["mean"] if probs else scale.midpoint
         return {"error": abs(median - truth), "sq_error": (mean - truth) ** 2, "median": median, "mean": mean,
-                "expected_error": rating_loss(probs, truth, scale), "unparsed": not probs}
+                "expected_error": rating_loss(probs, truth, scale), "median_error": median_loss(probs, truth, scale),
+                "unparsed": not probs}
     if item.options:
         wanted = item.options.index(item.ground_truth)
         probs = answer.get("probs") or []
