@@ -243,6 +243,26 @@ def test_the_report_states_what_a_rung_knows_beyond_the_user_mean(tmp_path):
     assert "beyond_user_mean" not in report["baselines"]["user mean"] and "baseline bias baseline +1.000" in md
 
 
+def test_the_report_states_how_far_a_rung_follows_the_users_level(tmp_path):
+    scale = {"low": 0.5, "high": 5, "step": 0.5}
+    means = {"a": 2.0, "b": 3.0, "c": 4.0, "d": 4.5}
+    predicted = {"a": [3.0, 3.5], "b": [3.5, 3.5], "c": [4.0, 4.0], "d": [4.0, 4.5]}  # means 3.25, 3.5, 4, 4.25
+    users = [EvalUser(user_id=u, history=[], metric="rating", test=[
+        EvalItem(id=f"{u}{n}", query="q", ground_truth="3", timestamp=1.0, scale=scale,
+                 attributes={"baselines": dict.fromkeys(BASELINES, m)}) for n in range(2)]) for u, m in means.items()]
+    records = [{"user_id": u, "rungs": {"persona": {"seconds": 1.0, "items": [
+        {"id": f"{u}{n}", "path": "logprobs", "probs": {f"{p:g}": 1.0}, "median": p, "mean": p}
+        for n, p in enumerate(predicted[u])]}}} for u in means]
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s", "wall_time": "w"}
+    level = build_report(users, records, meta, tmp_path)["rungs"]["persona"]["follows_user_level"]
+    # user means 2, 3, 4, 4.5 (mean 3.375) against predicted 3.25, 3.5, 4, 4.25 (mean 3.75):
+    # slope Σ(dx·dy)/Σdx² = (1.375·0.5 + 0.375·0.25 + 0.625·0.25 + 1.125·0.5) / (1.375² + 0.375² + 0.625² + 1.125²)
+    by_hand = (1.375 * 0.5 + 0.375 * 0.25 + 0.625 * 0.25 + 1.125 * 0.5) / (1.375**2 + 0.375**2 + 0.625**2 + 1.125**2)
+    assert level["slope"] == pytest.approx(by_hand) and 0 < by_hand < 1
+    assert level["ci95"][0] <= level["slope"] <= level["ci95"][1] and 0.9 < level["r"] <= 1
+    assert f"persona (no alignment) {by_hand:.2f}" in (tmp_path / "report.md").read_text()
+
+
 def test_the_report_says_whether_the_optimizers_gain_carries_over_to_the_test_items(tmp_path):
     scale = {"low": 1, "high": 5, "step": 1}
     truths = {"a": [4.0, 4.0], "b": [3.0, 3.0], "c": [3.0, 3.0]}

@@ -98,6 +98,17 @@ def _beyond_user_mean(users: dict[str, EvalUser], predicted: dict[str, list[floa
     return None if any(math.isnan(v) for v in (r, low, high)) else {"r": r, "ci95": [low, high]}
 
 
+def _follows_user_level(users: dict[str, EvalUser], predicted: dict[str, list[float]]) -> dict[str, Any] | None:
+    """The slope of each user's mean prediction on their mean rating, across users (1: the rung
+    moves as far as the user's level does; 0: not at all), with its interval over users and r."""
+    pairs = scoring.user_level(users, predicted)
+    if len(pairs) < 3:
+        return None
+    value, low, high = stats.bootstrap_pairs(pairs, stats.slope)
+    r = stats.pearson([p for v in pairs.values() for p in v])
+    return None if any(math.isnan(v) for v in (value, low, high, r)) else {"slope": value, "ci95": [low, high], "r": r}
+
+
 def _versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: dict[str, dict],
             name: str, others: list[dict], loss: str = "auto") -> dict[str, Any]:
     """Each rung against the same rung of another run (``others``, e.g. an earlier optimizer) on
@@ -144,6 +155,8 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
             table[rung]["letter_prior"] = prior
         if kind == "rating" and (signal := _beyond_user_mean(by_id, scoring.values(scored[rung], "mean"))):
             table[rung]["beyond_user_mean"] = signal
+        if kind == "rating" and (level := _follows_user_level(by_id, scoring.values(scored[rung], "mean"))):
+            table[rung]["follows_user_level"] = level
     report: dict[str, Any] = {**meta, "kind": kind, "rungs": table, "users": len(records),
                               "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a, loss)
                                          for a, b in combinations([r for r in RUNGS if r in scored], 2)},
@@ -268,6 +281,13 @@ def markdown(report: dict[str, Any]) -> str:
                   "item-by-item departures from the user mean do not track the user's own: "
                   + "; ".join(f"{r} {v['r']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]"
                               for r, v in signal.items()) + "."]
+    level = {RUNG_LABELS[r]: row["follows_user_level"] for r, row in report["rungs"].items() if "follows_user_level" in row}
+    if level:
+        lines += ["", "How far a rung follows each user's level: the slope of the user's mean prediction (distribution "
+                  "means) on their mean past rating, across users (1: as far as the user's level moves; 0: not at "
+                  "all), 95% bootstrap over users, and r: " + "; ".join(
+                      f"{r} {v['slope']:.2f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}], r {v['r']:.2f}"
+                      for r, v in level.items()) + "."]
     if rating:
         lines += ["", "Answers by the median of their distribution (how many items): " + "; ".join(
             f"{RUNG_LABELS[r]} " + ", ".join(f"{m:g}: {n}" for m, n in row["medians"].items())

@@ -105,6 +105,14 @@ def beyond_user_mean(users: dict[str, EvalUser], predicted: dict[str, list[float
             for u, values in predicted.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
 
 
+def user_level(users: dict[str, EvalUser], predicted: dict[str, list[float]]) -> dict[str, list[tuple[float, float]]]:
+    """user id → [(the user's mean rating, the mean of the predictions for their test items)]: one
+    pair per user, to see how far predictions follow each user's level. Empty without the
+    user-mean baseline."""
+    return {u: [(fmean(i.attributes["baselines"]["user mean"] for i in users[u].test), fmean(values))]
+            for u, values in predicted.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
+
+
 def baseline_predictions(users: dict[str, EvalUser], name: str) -> dict[str, list[float]]:
     return {u.user_id: [i.attributes["baselines"][name] for i in u.test] for u in users.values()}
 

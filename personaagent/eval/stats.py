@@ -40,19 +40,36 @@ def pearson(pairs: Sequence[tuple[float, float]]) -> float:
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
 
 
-def bootstrap_correlation(per_user: Mapping[str, Sequence[tuple[float, float]]], n: int = N_BOOTSTRAP,
-                          seed: int = 0) -> tuple[float, float, float]:
-    """(r, low, high): Pearson's r over every user's pairs and its 95% percentile interval over
-    ``n`` resamples of users (resamples where a side does not vary are skipped)."""
+def slope(pairs: Sequence[tuple[float, float]]) -> float:
+    """The least-squares slope of y on x; nan when x does not vary."""
+    n = len(pairs)
+    if n < 2:
+        return float("nan")
+    mx, my = sum(x for x, _ in pairs) / n, sum(y for _, y in pairs) / n
+    sxx = sum((x - mx) ** 2 for x, _ in pairs)
+    return sum((x - mx) * (y - my) for x, y in pairs) / sxx if sxx > 0 else float("nan")
+
+
+def bootstrap_pairs(per_user: Mapping[str, Sequence[tuple[float, float]]], statistic=pearson, n: int = N_BOOTSTRAP,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """(value, low, high): ``statistic`` (Pearson's r, or ``slope``) over every user's pairs and its
+    95% percentile interval over ``n`` resamples of users (resamples where it is undefined are skipped)."""
     groups = [list(v) for _, v in sorted(per_user.items()) if len(v)]
     if not groups:
-        raise ValueError("no pairs to correlate")
+        raise ValueError("no pairs to summarise")
     rng = random.Random(seed)
-    draws = (pearson([p for _ in groups for p in groups[rng.randrange(len(groups))]]) for _ in range(n))
-    rs = sorted(r for r in draws if not math.isnan(r))
-    if not rs:
-        return pearson([p for g in groups for p in g]), float("nan"), float("nan")
-    return pearson([p for g in groups for p in g]), rs[int(0.025 * len(rs))], rs[int(0.975 * len(rs)) - 1]
+    draws = (statistic([p for _ in groups for p in groups[rng.randrange(len(groups))]]) for _ in range(n))
+    values = sorted(v for v in draws if not math.isnan(v))
+    whole = statistic([p for g in groups for p in g])
+    if not values:
+        return whole, float("nan"), float("nan")
+    return whole, values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
+
+
+def bootstrap_correlation(per_user: Mapping[str, Sequence[tuple[float, float]]], n: int = N_BOOTSTRAP,
+                          seed: int = 0) -> tuple[float, float, float]:
+    """(r, low, high): Pearson's r over every user's pairs with its interval over users."""
+    return bootstrap_pairs(per_user, pearson, n, seed)
 
 
 def paired_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]], n: int = N_BOOTSTRAP,
