@@ -10,6 +10,7 @@ from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction, MemoryStore
 from personaagent.scheduling import OptimizationScheduler, maybe_schedule
 from personaagent.resources import Resources
+from personaagent.settings import OptimizerSettings
 from personaagent import prompts
 from personaagent.persona import section
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
@@ -179,3 +180,18 @@ def test_optimize_users_runs_many_and_reports_each_failure(memory, context_for):
     assert results["u1"]["accepted"] == results["u2"]["accepted"] == 1
     assert isinstance(results["nobody"], PersonaAgentError) and "no labelled interactions" in str(results["nobody"])
     assert section(memory.personas.latest("u1").text, "What you know about this user") == "- GOOD one."
+
+
+def test_the_metric_flags_reach_the_optimizer_settings():
+    from personaagent.cli import build_parser
+    from personaagent.cli.optimize import settings_of
+
+    parser = build_parser()
+    assert settings_of(parser.parse_args(["optimize", "--user", "alice", "--metric", "median"])).metric == "median"
+    assert settings_of(parser.parse_args(["optimize", "--user", "alice"])).metric == "auto"
+    with pytest.raises(SystemExit):  # an unknown loss is refused by the parser, naming the choices
+        parser.parse_args(["optimize", "--user", "alice", "--metric", "rmse"])
+    from personaagent.cli.evaluation import optimizer_settings
+
+    assert optimizer_settings(parser.parse_args(["eval", "movielens", "--metric", "median"])).metric == "median"
+    assert optimizer_settings(parser.parse_args(["eval", "movielens"])) == OptimizerSettings()  # same rung keys

@@ -47,9 +47,7 @@ def cmd_eval(args) -> int:
     unknown = set(rungs) - set(RUNGS)
     if unknown:
         raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
-    optimizer = OptimizerSettings.of(batch_size=args.batch_size, validation_size=args.validation,
-                                     candidates=args.candidates, max_iters=args.iters, margin=args.margin, metric=args.metric,
-                                     operators=args.operators.split(",") if args.operators else None)
+    optimizer = optimizer_settings(args)
     settings = LadderSettings(optimizer=optimizer, rungs=rungs, calibration_users=args.calibrate)
     context = context_of(args)
     endpoint = context.agent_model()
@@ -69,6 +67,13 @@ def cmd_eval(args) -> int:
                       report_only=args.report_only, versus=Path(args.versus) if args.versus else None)
     print((out / "report.md").read_text())
     return 0 if report else 1
+
+
+def optimizer_settings(args) -> OptimizerSettings:
+    """The optimizer's settings from ``eval``'s flags (flags left out take their defaults)."""
+    return OptimizerSettings.of(batch_size=args.batch_size, validation_size=args.validation,
+                                candidates=args.candidates, max_iters=args.iters, margin=args.margin, metric=args.metric,
+                                operators=args.operators.split(",") if args.operators else None)
 
 
 def add_commands(sub) -> None:
