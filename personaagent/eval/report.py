@@ -267,7 +267,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "Intervals: 95% bootstrap over users (2,000 resamples). " + (
         "MAE uses the median of each answer's distribution, RMSE its mean; expected error is the mean "
         "absolute error under the distribution (the optimizer's loss by default); median error is the absolute "
-        "error of the median before rounding to half stars (its loss with `--metric median`). An unread answer "
+        "error of the median before rounding to the scale's step (its loss with `--metric median`). An unread answer "
         "counts as the midpoint."
         if rating else "Accuracy takes the most probable option; debiased divides out the rung's letter prior "
         "(estimated from answers under every rotation of the options, PriDe-style); p_right is the mean "
