@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from personaagent.eval import stats
+from personaagent.answers import RatingScale
+from personaagent.eval import scoring, stats
 from personaagent.eval.ladder import RUNGS, LadderSettings
 from personaagent.eval.movielens import BASELINES, load_movielens
 from personaagent.eval.report import build_report
 from personaagent.eval.prefeval import LETTERS, load_prefeval, shuffled
 from personaagent.eval.run import run_eval
-from personaagent.eval.scoring import score_item
+from personaagent.eval.scoring import rating_marginal, score_item
 from personaagent.eval.types import DatasetError, EvalItem, EvalUser
 from personaagent.memory import Interaction, MemoryStore
 from personaagent.resources import Resources
@@ -436,3 +437,44 @@ def test_a_failing_user_is_reported_and_the_others_finish(tmp_path):
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1), rungs=("memory_only", "persona")), meta)
     assert report["users"] == 1 and report["failed_users"] == ["ml-1: RuntimeError: model fell over"]
     assert "- ml-1: RuntimeError: model fell over" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_level_corrected_diagnostic_replaces_the_rungs_level_by_the_users(tmp_path):
+    scale = {"low": 0.5, "high": 5, "step": 0.5}
+    past = [2.0, 2.0, 2.0, 2.5]  # buckets: 2 gets 3.5 counts, 3 gets 0.5; + 0.5 each → 1: .5, 2: 4, 3: 1, 4: .5, 5: .5
+    assert rating_marginal(past, RatingScale.of(scale)) == pytest.approx(
+        {"1": 0.5 / 6.5, "2": 4 / 6.5, "3": 1 / 6.5, "4": 0.5 / 6.5, "5": 0.5 / 6.5})
+    history = [Interaction(user_id="a", query="q", ground_truth=f"{r:g}", timestamp=float(n), scale=scale)
+               for n, r in enumerate(past)]
+    # the model says the same for every item, at its usual level 4: once that level is divided out,
+    # what is left is about the user's own spread (the 0.01 that keeps the division finite moves it a
+    # little), whose median 1.5 + (0.5 − 0.060)/0.599 ≈ 2.24 snaps to 2
+    same = {"1": 0.02, "2": 0.05, "3": 0.15, "4": 0.58, "5": 0.2}
+    truths = [2.0, 2.5]
+    users = [EvalUser(user_id="a", history=history, metric="rating", test=[
+        EvalItem(id=f"a{n}", query="q", ground_truth=f"{t:g}", timestamp=10.0, scale=scale,
+                 attributes={"baselines": dict.fromkeys(BASELINES, 2.125)}) for n, t in enumerate(truths)])]
+    records = [{"user_id": "a", "rungs": {"persona": {"seconds": 1.0, "items": [
+        {"id": f"a{n}", "path": "logprobs", "probs": same, "median": 4.0, "mean": 3.95} for n in range(2)]}}}]
+    assert scoring.level_corrected({"a": users[0]}, records, "persona") == {"a": [2.0, 2.0]}
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s", "wall_time": "w"}
+    corrected = build_report(users, records, meta, tmp_path)["rungs"]["persona"]["level_corrected"]
+    # errors 0 and 0.5 against the uncorrected 2 and 1.5; the user mean 2.125 errs by 0.125 and 0.375
+    assert corrected["MAE"] == pytest.approx(0.25)
+    assert corrected["vs_uncorrected"]["delta"] == pytest.approx(0.25 - 1.75)
+    assert corrected["vs_user_mean"]["delta"] == pytest.approx(0.25 - 0.25)
+    assert "| persona (no alignment) | 0.250 |" in (tmp_path / "report.md").read_text()
+    assert "vs_memory_only" not in corrected  # no memory-only rung to compare with
+    # memory only at another level (3) with the same shape per item: once both levels are divided out
+    # they read the same, so the rung knows nothing about these items that memory only does not
+    shifted = {"1": 0.05, "2": 0.15, "3": 0.58, "4": 0.2, "5": 0.02}
+    records[0]["rungs"]["memory_only"] = {"seconds": 1.0, "items": [
+        {"id": f"a{n}", "path": "logprobs", "probs": shifted, "median": 3.0, "mean": 2.99} for n in range(2)]}
+    both = build_report(users, records, meta, tmp_path)["rungs"]
+    assert both["memory_only"]["level_corrected"]["MAE"] == pytest.approx(0.25)
+    assert both["persona"]["level_corrected"]["vs_memory_only"]["delta"] == pytest.approx(0.0)
+    # an item the model rates lower than the user's other item keeps that departure after the correction
+    low = {"1": 0.0, "2": 0.3, "3": 0.4, "4": 0.25, "5": 0.05}
+    records[0]["rungs"]["persona"]["items"][1]["probs"] = low
+    first, second = scoring.level_corrected({"a": users[0]}, records, "persona")["a"]
+    assert second < first

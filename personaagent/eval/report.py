@@ -109,6 +109,32 @@ def _follows_user_level(users: dict[str, EvalUser], predicted: dict[str, list[fl
     return None if any(math.isnan(v) for v in (value, low, high, r)) else {"slope": value, "ci95": [low, high], "r": r}
 
 
+def _level_corrected(users: dict[str, EvalUser], records: list[dict], scored: dict[str, dict]) -> dict[str, dict]:
+    """Each rung's MAE once its level is replaced by the user's (``scoring.level_corrected``),
+    paired with its own MAE, the user-mean baseline's, and memory only's with the level corrected too
+    (what a rung knows about the items beyond the level that memory only does not)."""
+    errors = {}
+    for rung in scored:
+        corrected = scoring.level_corrected(users, records, rung)
+        if corrected and all("user mean" in i.attributes.get("baselines", {}) for u in corrected for i in users[u].test):
+            errors[rung] = {u: [abs(p - float(i.ground_truth)) for p, i in zip(corrected[u], users[u].test)]
+                            for u in corrected}
+    out = {}
+    for rung, mine in errors.items():
+        mae, low, high = stats.bootstrap_mean(mine)
+        own = scoring.values(scored[rung], "error")
+        row = {"MAE": mae, "ci95": [low, high], "users": len(mine),
+               "vs_uncorrected": _mae_pair("corrected", mine, "uncorrected", {u: own[u] for u in mine}),
+               "vs_user_mean": _mae_pair("corrected", mine, "user mean",
+                                         scoring.baseline_errors(users, "user mean", set(mine)))}
+        if rung != "memory_only" and "memory_only" in errors:
+            shared = set(mine) & set(errors["memory_only"])
+            row["vs_memory_only"] = _mae_pair(rung, {u: mine[u] for u in shared}, "memory_only",
+                                              {u: errors["memory_only"][u] for u in shared})
+        out[rung] = row
+    return out
+
+
 def _versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: dict[str, dict],
             name: str, others: list[dict], loss: str = "auto") -> dict[str, Any]:
     """Each rung against the same rung of another run (``others``, e.g. an earlier optimizer) on
@@ -157,6 +183,9 @@ def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any
             table[rung]["beyond_user_mean"] = signal
         if kind == "rating" and (level := _follows_user_level(by_id, scoring.values(scored[rung], "mean"))):
             table[rung]["follows_user_level"] = level
+    if kind == "rating":
+        for rung, corrected in _level_corrected(by_id, records, scored).items():
+            table[rung]["level_corrected"] = corrected
     report: dict[str, Any] = {**meta, "kind": kind, "rungs": table, "users": len(records),
                               "paired": {f"{b} vs {a}": _paired(kind, scored[b], scored[a], b, a, loss)
                                          for a, b in combinations([r for r in RUNGS if r in scored], 2)},
@@ -246,6 +275,10 @@ def _cell(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _difference(pair: dict[str, Any]) -> str:
+    return f"{pair['delta']:+.3f} [{pair['ci95'][0]:+.3f}, {pair['ci95'][1]:+.3f}]"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return (["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
             + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows])
@@ -288,6 +321,17 @@ def markdown(report: dict[str, Any]) -> str:
                   "all), 95% bootstrap over users, and r: " + "; ".join(
                       f"{r} {v['slope']:.2f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}], r {v['r']:.2f}"
                       for r, v in level.items()) + "."]
+    corrected = {RUNG_LABELS[r]: row["level_corrected"] for r, row in report["rungs"].items() if "level_corrected" in row}
+    if corrected:
+        lines += ["", "With the level right: each answer's distribution reweighted by the user's own spread over the "
+                  "scale (their past ratings) divided by the rung's mean distribution over the user's other test "
+                  "items, then read by its median (a diagnostic, not a rung: it uses the model's answers to the "
+                  "other items, never their ratings). What is left once the level is right is what the rung knows "
+                  "about the items:", ""]
+        lines += _table(["rung", "MAE with the level corrected", "95% CI", "vs its own MAE", "vs user mean",
+                         "vs memory only, both corrected"], [
+            [r, v["MAE"], v["ci95"], _difference(v["vs_uncorrected"]), _difference(v["vs_user_mean"]),
+             _difference(v["vs_memory_only"]) if "vs_memory_only" in v else ""] for r, v in corrected.items()])
     if rating:
         lines += ["", "Answers by the median of their distribution (how many items): " + "; ".join(
             f"{RUNG_LABELS[r]} " + ", ".join(f"{m:g}: {n}" for m, n in row["medians"].items())
@@ -315,7 +359,7 @@ def markdown(report: dict[str, Any]) -> str:
         test = f"{p['test']} p={p['p']:.3f}"
         cont = p.get("continuous")
         rows.append([name, p["metric"], p["delta"], p["ci95"], test,
-                     f"{cont['delta']:+.3f} [{cont['ci95'][0]:+.3f}, {cont['ci95'][1]:+.3f}]" if cont else "",
+                     _difference(cont) if cont else "",
                      p["verdict"]])
     measure = next((p["continuous"]["metric"] for p in report["paired"].values() if p.get("continuous")), "")
     lines += _table(["comparison", "metric", "difference", "95% CI", "exact test", f"difference in {measure}", "reading"],
