@@ -20,8 +20,8 @@ os.environ.setdefault("PERSONAAGENT_WEB_SEARCH", "0")
 
 from personaagent.context import Context  # noqa: E402
 from personaagent.memory import Interaction, MemoryStore  # noqa: E402
-from personaagent.metrics import Score  # noqa: E402
-from personaagent.optimize import optimize_users  # noqa: E402
+from personaagent.persona.losses import Score  # noqa: E402
+from personaagent.services.optimize import optimize_users  # noqa: E402
 from personaagent.resources import Resources  # noqa: E402
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script  # noqa: E402
 

@@ -24,7 +24,7 @@ from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from personaagent.context import Context  # noqa: E402
 from personaagent.graphs.optimizer import build_optimizer_graph  # noqa: E402
 from personaagent.memory import Interaction, MemoryStore  # noqa: E402
-from personaagent.metrics import Score  # noqa: E402
+from personaagent.persona.losses import Score  # noqa: E402
 from personaagent.resources import Resources  # noqa: E402
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script  # noqa: E402
 

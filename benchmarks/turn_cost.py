@@ -50,10 +50,10 @@ def main() -> None:
 
     import personaagent
     from personaagent.context import Context
-    from personaagent.demo import demo_file, demo_questions
+    from personaagent.services.demo import demo_file, demo_questions
     from personaagent.graphs.agent import build_agent_graph
     from personaagent.memory import MemoryStore, read_history
-    from personaagent.models import ModelSettings, chat_model
+    from personaagent.models.factory import ModelSettings, chat_model
     from personaagent.resources import Resources
 
     chat_model(ModelSettings())  # start the embedded server before anything is timed

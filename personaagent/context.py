@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from .errors import PersonaAgentError
-from .models import ModelSettings
+from .models.factory import ModelSettings
 
 
 def _env(name: str, default: str = "") -> str:

@@ -15,8 +15,8 @@ from langgraph.types import RetryPolicy
 
 from .context import Context
 from .memory.store import MemoryStore, memory_for
-from .models import chat_model
-from .resilience import model_retry
+from .models.factory import chat_model
+from .models.resilience import model_retry
 
 
 @dataclass

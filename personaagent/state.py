@@ -20,7 +20,7 @@ class InputState(TypedDict, total=False):
     as_of: float | None  # retrieve only memories strictly older than this epoch time
     record: bool | None  # False: do not write this interaction to memory (default: write)
     # A closed-form request states its answer set: the answer is then read from the model's token
-    # distribution (see ``personaagent.answers``). At most one of the two.
+    # distribution (see ``personaagent.answers.closed_form``). At most one of the two.
     answer_options: list[str] | None  # the options to choose from
     rating_scale: dict[str, float] | None  # {"low": 0.5, "high": 5, "step": 0.5}
 

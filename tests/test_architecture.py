@@ -11,25 +11,27 @@ PACKAGE = Path(__file__).resolve().parents[1] / "personaagent"
 
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = [
-    ("base", ["errors", "ids", "prompts", "web", "settings", "models", "local_model", "resilience", "answers",
-              "position_bias", "persona", "context"]),
+    ("base", ["errors", "ids", "prompts", "web", "context", "models", "answers", "persona.sections",
+              "persona.settings"]),
     ("memory", ["memory"]),
-    ("domain", ["evidence", "metrics", "selection", "operators"]),
+    ("domain", ["persona"]),
     ("wiring", ["resources", "state"]),
     ("tools", ["tools"]),
     ("nodes", ["nodes"]),
     ("graphs", ["graphs"]),
-    ("services", ["optimize", "scheduling", "standalone", "embed", "chat", "demo", "eval"]),
+    ("services", ["services", "eval"]),
     ("interfaces", ["cli", "server", "testing"]),
 ]
 
 
 def layer_of(module: str) -> int:
-    top = module.split(".")[1]
-    for n, (_, names) in enumerate(LAYERS):
-        if top in names:
-            return n
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to docs/architecture.md")
+    """The layer of the longest name in LAYERS that ``module`` is or lies under."""
+    name = module.split(".", 1)[1]
+    matches = [(len(entry), n) for n, (_, entries) in enumerate(LAYERS) for entry in entries
+               if name == entry or name.startswith(entry + ".")]
+    if not matches:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS and to docs/architecture.md")
+    return max(matches)[1]
 
 
 def modules() -> dict[str, Path]:

@@ -1,4 +1,4 @@
-from personaagent.chat import run_chat
+from personaagent.services.chat import run_chat
 from personaagent.context import Context
 from personaagent.memory import memory_for
 from personaagent.resources import Resources

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from personaagent.cli import main
-from personaagent.demo import demo_file, demo_questions, run_demo
+from personaagent.services.demo import demo_file, demo_questions, run_demo
 from personaagent.memory import MemoryStore, read_history
 from personaagent.resources import Resources
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script

@@ -6,11 +6,11 @@ import math
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from personaagent.answers import (
+from personaagent.answers.closed_form import (
     AnswerSpec, RatingScale, interpolated_median, median_loss, option_loss, parse_text, rating_loss, rating_point,
     token_distribution,
 )
-from personaagent.position_bias import debias, letter_prior, rotations
+from personaagent.answers.position_bias import debias, letter_prior, rotations
 from personaagent.errors import PersonaAgentError
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction
@@ -127,7 +127,7 @@ def test_the_letter_prior_cancels_content_and_debiasing_removes_it():
 
 def test_the_persona_lookup_rules_decide_what_is_read_before_the_model(memory, context_for):
     from personaagent.memory import KnowledgeItem
-    from personaagent.persona import LOOKUPS, lookup_rules, remove_section, replace_section, with_lookup
+    from personaagent.persona.sections import LOOKUPS, lookup_rules, remove_section, replace_section, with_lookup
 
     memory.knowledge.add("alice", [KnowledgeItem(id="1", text="Alien is a 1979 science-fiction horror film.")])
     memory.episodes.add([Interaction(user_id="alice", query="Film?", ground_truth="Alien", timestamp=1.0)])

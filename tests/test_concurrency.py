@@ -12,9 +12,9 @@ from pathlib import Path
 
 from personaagent.context import Context
 from personaagent.graphs.optimizer import build_optimizer_graph
-from personaagent.persona import section
+from personaagent.persona.sections import section
 from personaagent.memory import Interaction, MemoryStore, memory_for
-from personaagent.metrics import Score
+from personaagent.persona.losses import Score
 from personaagent.resources import Resources
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 

@@ -13,7 +13,7 @@ from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
 from personaagent import Context, PersonaAgentError, build_agent_graph
-from personaagent.embed import assistant_tool
+from personaagent.services.embed import assistant_tool
 from personaagent.memory import Interaction
 from personaagent.resources import Resources
 from personaagent.testing import ScriptedChatModel, persona_agent_script, tool_call

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from personaagent.answers import RatingScale
+from personaagent.answers.closed_form import RatingScale
 from personaagent.eval import scoring, stats
 from personaagent.eval.ladder import RUNGS, LadderSettings
 from personaagent.eval.movielens import BASELINES, load_movielens
@@ -17,7 +17,7 @@ from personaagent.eval.scoring import rating_marginal, score_item
 from personaagent.eval.types import DatasetError, EvalItem, EvalUser
 from personaagent.memory import Interaction, MemoryStore
 from personaagent.resources import Resources
-from personaagent.settings import OptimizerSettings
+from personaagent.persona.settings import OptimizerSettings
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script
 
 SHARED = Path(os.environ.get("PERSONAAGENT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -9,9 +9,9 @@ from langchain_core.messages import HumanMessage
 
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.graphs.optimizer import build_optimizer_graph
-from personaagent.persona import LOOKUPS, section
+from personaagent.persona.sections import LOOKUPS, section
 from personaagent.memory import Interaction
-from personaagent.resilience import is_transient, model_retry
+from personaagent.models.resilience import is_transient, model_retry
 from personaagent.resources import Resources
 from personaagent.testing import FaultInjectingChatModel, ScriptedChatModel, persona_agent_script
 
@@ -85,8 +85,8 @@ def test_the_optimizer_never_stores_an_empty_truncated_or_worse_persona(memory, 
 def test_there_is_one_retry_layer(memory, context_for):
     """A model that always times out costs exactly max_attempts requests per call: the client does
     not retry on its own, and no node retries the call again around it."""
-    from personaagent.metrics import make_judge
-    from personaagent.models import ModelSettings
+    from personaagent.persona.losses import make_judge
+    from personaagent.models.factory import ModelSettings
 
     assert ModelSettings().max_retries == 0
     always = FaultInjectingChatModel(inner=ScriptedChatModel(script=persona_agent_script("x")), rate=1.0,

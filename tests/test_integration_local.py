@@ -3,9 +3,9 @@
 import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
-from personaagent import local_model
+from personaagent.models import local as local_model
 from personaagent.context import Context
-from personaagent.demo import demo_file
+from personaagent.services.demo import demo_file
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import MemoryStore, read_history
 from personaagent.resources import Resources
@@ -59,7 +59,7 @@ def test_server_stops_when_the_process_that_started_it_exits():
     import sys
     import time
 
-    script = "from personaagent.local_model import ensure_local_server as e; print(e(lambda m: None).process.pid)"
+    script = "from personaagent.models.local import ensure_local_server as e; print(e(lambda m: None).process.pid)"
     pid = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -75,7 +75,7 @@ def test_one_optimizer_iteration_on_the_embedded_model(server, tmp_path):
     from langgraph.checkpoint.memory import InMemorySaver
 
     from personaagent.graphs.optimizer import build_optimizer_graph
-    from personaagent.persona import LOOKUPS, section
+    from personaagent.persona.sections import LOOKUPS, section
 
     memory = MemoryStore.open(tmp_path / "chroma")
     memory.episodes.add(read_history("maya", demo_file("maya.jsonl")))

@@ -10,7 +10,7 @@ from personaagent.memory import Interaction, MemoryStore, read_history, read_kno
 from personaagent.memory.ingest import parse_timestamp
 from personaagent.testing import HashEmbeddingFunction
 
-from personaagent.demo import demo_file
+from personaagent.services.demo import demo_file
 
 
 def _interactions(user, *pairs, start=1000.0):

@@ -5,10 +5,10 @@ import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from personaagent import local_model
+from personaagent.models import local as local_model
 from personaagent.context import Context
 from personaagent.errors import LocalModelError
-from personaagent.models import ModelSettings, chat_model, structured
+from personaagent.models.factory import ModelSettings, chat_model, structured
 from personaagent.testing import ScriptedChatModel, tool_call
 
 

@@ -2,12 +2,12 @@
 
 import pytest
 
-from personaagent.evidence import choice_lines, evidence_section, rating_lines
+from personaagent.persona.evidence import choice_lines, evidence_section, rating_lines
 from personaagent.memory import Interaction
-from personaagent.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, lookups, propose, prune
-from personaagent.persona import LOOKUPS, initial_persona, lookup_rules, section, section_titles, split_sections
-from personaagent.selection import best, paired
-from personaagent.settings import OptimizerSettings
+from personaagent.persona.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, lookups, propose, prune
+from personaagent.persona.sections import LOOKUPS, initial_persona, lookup_rules, section, section_titles, split_sections
+from personaagent.persona.selection import best, paired
+from personaagent.persona.settings import OptimizerSettings
 
 SCALE = {"low": 0.5, "high": 5.0, "step": 0.5}
 

@@ -8,11 +8,11 @@ from personaagent.cli import main
 from personaagent.context import Context
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction, MemoryStore
-from personaagent.scheduling import OptimizationScheduler, maybe_schedule
+from personaagent.services.scheduling import OptimizationScheduler, maybe_schedule
 from personaagent.resources import Resources
-from personaagent.settings import OptimizerSettings
+from personaagent.persona.settings import OptimizerSettings
 from personaagent import prompts
-from personaagent.persona import section
+from personaagent.persona.sections import section
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 
@@ -164,7 +164,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
 
 def test_optimize_users_runs_many_and_reports_each_failure(memory, context_for):
     from personaagent.errors import PersonaAgentError
-    from personaagent.optimize import optimize_users
+    from personaagent.services.optimize import optimize_users
     from personaagent.resources import Resources
     from personaagent.testing import ScriptedChatModel, persona_agent_script
 

@@ -11,8 +11,8 @@ from personaagent import prompts
 from personaagent.errors import PersonaAgentError
 from personaagent.graphs.optimizer import build_optimizer_graph
 from personaagent.memory import Interaction
-from personaagent.metrics import Score
-from personaagent.persona import LOOKUPS, section
+from personaagent.persona.losses import Score
+from personaagent.persona.sections import LOOKUPS, section
 from personaagent.resources import Resources
 from personaagent.testing import ScriptedChatModel, distribution_reply, persona_agent_script, tool_call
 
@@ -328,7 +328,7 @@ def test_no_labelled_interactions_or_bad_settings_are_clear_errors(memory, label
 
 
 def test_auto_metric_picks_closed_label_and_rating(memory, context_for):
-    from personaagent.metrics import choose_metric, label_match, rating_error
+    from personaagent.persona.losses import choose_metric, label_match, rating_error
 
     assert choose_metric("auto", [{"query": "q", "ground_truth": "a", "options": ["a", "b"]}]) == "closed"
     assert choose_metric("auto", [{"query": "q", "ground_truth": "4.5"}, {"query": "q", "ground_truth": "3"}]) == "rating"
@@ -345,12 +345,12 @@ def test_auto_metric_picks_closed_label_and_rating(memory, context_for):
 
 
 def test_llm_judge_metric_uses_structured_output():
-    from personaagent.metrics import make_judge
+    from personaagent.persona.losses import make_judge
 
     judge_model = ScriptedChatModel(script=[tool_call("Judgement", score=0.8, difference="a bit long")])
     score = make_judge(judge_model)({"query": "q", "ground_truth": "short answer"}, "a long answer")
     assert (round(score.loss, 6), score.feedback, score.model_calls) == (0.2, "a bit long", 1)
-    from personaagent.resilience import model_retry
+    from personaagent.models.resilience import model_retry
 
     silent = ScriptedChatModel(script=["I refuse to call tools"] * 2)
     with pytest.raises(PersonaAgentError, match="no structured verdict"):  # retried, then named
@@ -372,7 +372,7 @@ def test_topology_snapshot():
 
 def test_the_lookups_operator_lets_alignment_change_what_the_agent_reads(memory, context_for):
     from personaagent.memory import KnowledgeItem
-    from personaagent.persona import lookup_rules
+    from personaagent.persona.sections import lookup_rules
 
     scale = {"low": 0.5, "high": 5.0, "step": 0.5}
     memory.episodes.add([Interaction(user_id="alice", query=f"Rate film {n}", scale=scale, ground_truth="2",

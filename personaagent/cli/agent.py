@@ -7,7 +7,7 @@ from .common import context_of, home
 
 
 def cmd_demo(args) -> int:
-    from ..demo import SAMPLE_USERS, run_demo
+    from ..services.demo import SAMPLE_USERS, run_demo
 
     users = tuple(u.strip() for u in args.users.split(",") if u.strip()) if args.users else SAMPLE_USERS
     unknown = set(users) - set(SAMPLE_USERS)
@@ -48,7 +48,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    from ..chat import run_chat
+    from ..services.chat import run_chat
 
     return run_chat(context_of(args, optimize_every=args.optimize_every), home(args), thread=args.thread)
 

@@ -35,7 +35,7 @@ def model_failure(exc: BaseException) -> str | None:
     """A message for a model endpoint that failed (after retries), or None for other errors."""
     import openai
 
-    from ..resilience import is_transient
+    from ..models.resilience import is_transient
 
     if not (is_transient(exc) or isinstance(exc, openai.APIError)):
         return None

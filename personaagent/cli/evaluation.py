@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PersonaAgentError
-from ..settings import OptimizerSettings
+from ..persona.settings import OptimizerSettings
 from .common import context_of
 
 DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))

@@ -46,7 +46,7 @@ def cmd_persona(args) -> int:
         print(f"persona of {user} is now v{version.version} (a copy of v{args.to})")
         return 0
     if args.persona_command == "diff":
-        from ..optimize import persona_diff
+        from ..services.optimize import persona_diff
 
         print(persona_diff(store, user, args.a, args.b) or f"v{args.a} and v{args.b} are identical")
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import get_args
 
-from ..settings import OptimizerSettings
+from ..persona.settings import OptimizerSettings
 from .common import context_of, home, model_failure
 
 
@@ -20,7 +20,7 @@ def cmd_optimize(args) -> int:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from tqdm import tqdm
 
-    from ..optimize import format_number, format_summary, run_optimizer
+    from ..services.optimize import format_number, format_summary, run_optimizer
     from ..resources import Resources
 
     settings = settings_of(args)
@@ -41,7 +41,7 @@ def cmd_optimize(args) -> int:
 
 def optimize_many(args, settings: OptimizerSettings) -> int:
     """``optimize --users``: one line per user as each finishes; exit 1 if any failed."""
-    from ..optimize import format_number, optimize_users
+    from ..services.optimize import format_number, optimize_users
     from ..resources import Resources
 
     users = [u.strip() for u in args.users.split(",") if u.strip()]

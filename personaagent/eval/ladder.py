@@ -30,16 +30,16 @@ from typing import Any, Callable
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
-from ..answers import AnswerSpec, decode
-from ..position_bias import rotations
+from ..answers.closed_form import AnswerSpec, decode
+from ..answers.position_bias import rotations
 from ..context import Context
-from ..evidence import TITLE as EVIDENCE, evidence_section
+from ..persona.evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
-from ..optimize import run_optimizer
-from ..persona import generic_persona, replace_section, section, with_lookup
-from ..resilience import usable_reply
+from ..services.optimize import run_optimizer
+from ..persona.sections import generic_persona, replace_section, section, with_lookup
+from ..models.resilience import usable_reply
 from ..resources import Resources
-from ..settings import OptimizerSettings
+from ..persona.settings import OptimizerSettings
 from .types import EvalItem, EvalUser
 
 KNOWN = "What you know about this user"  # the initial persona's section on the user (prompts.INITIAL_PERSONA)

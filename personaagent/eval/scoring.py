@@ -14,9 +14,9 @@ import math
 from statistics import fmean
 from typing import Any
 
-from ..answers import RatingScale, interpolated_median, median_loss, rating_loss
-from ..position_bias import debias, letter_prior
-from ..metrics import label_match
+from ..answers.closed_form import RatingScale, interpolated_median, median_loss, rating_loss
+from ..answers.position_bias import debias, letter_prior
+from ..persona.losses import label_match
 from .types import EvalItem, EvalUser
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

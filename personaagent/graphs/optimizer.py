@@ -23,7 +23,7 @@ from .binding import bind
 from ..nodes import optimizer as nodes
 from ..resources import Resources
 from .agent import build_agent_graph
-from ..settings import OptimizerSettings
+from ..persona.settings import OptimizerSettings
 from ..state import (
     OptimizerOutput,
     OptimizerState,
@@ -50,7 +50,7 @@ def build_optimizer_graph(
 ) -> StateGraph:
     """The optimizer's builder. ``simulate`` replaces the PersonaAgent subgraph with another
     agent's step: it gets one ``Send`` payload (``SimulationInput``) and returns
-    ``{"simulations": [...]}`` (see ``personaagent.standalone``)."""
+    ``{"simulations": [...]}`` (see ``personaagent.services.standalone``)."""
     resources = resources or Resources()
     builder = StateGraph(OptimizerState, context_schema=Context, input_schema=OptimizerSettings,
                          output_schema=OptimizerOutput)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..answers import AnswerSpec
+from ..answers.closed_form import AnswerSpec
 from ..errors import IngestError, PersonaAgentError
 from ..ids import validate_user_id
 from .episodic import MAX_QUERY_CHARS, Interaction, stable_id

@@ -7,7 +7,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
 from ..prompts import quote
-from ..resilience import retried
+from ..models.resilience import retried
 from .episodic import Interaction
 
 MAX_PROFILE_INTERACTIONS = 60

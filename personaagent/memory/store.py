@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 
 from ..errors import PersonaConflict, StoreUnavailable, VersionConflict
 from ..ids import validate_user_id
-from ..persona import initial_persona
+from ..persona.sections import initial_persona
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
 from .episodic import EpisodicMemory
 from .knowledge import KnowledgeBase

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..context import Context
 from ..state import AgentState
-from ..persona import available_lookups, lookups_for
+from ..persona.sections import available_lookups, lookups_for
 from ..resources import Resources
 from ..tools import sources
 from .messages import current_query, request_spec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
-from ..answers import AnswerSpec
+from ..answers.closed_form import AnswerSpec
 from ..errors import InvalidInput
 from ..memory.episodic import MAX_QUERY_CHARS
 

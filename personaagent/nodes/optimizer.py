@@ -13,18 +13,19 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.types import Send
 
-from .. import operators, prompts, selection
-from ..answers import AnswerSpec
+from ..persona import operators, selection
+from .. import prompts
+from ..answers.closed_form import AnswerSpec
 from ..context import Context
 from ..errors import PersonaAgentError, PersonaConflict
 from ..state import OptimizerState, SimulationState
 from ..ids import validate_user_id
-from ..metrics import Score, build_metric, choose_metric
-from ..persona import available_lookups
+from ..persona.losses import Score, build_metric, choose_metric
+from ..persona.sections import available_lookups
 from ..prompts import quote
-from ..resilience import usable_reply
+from ..models.resilience import usable_reply
 from ..resources import Resources
-from ..settings import OptimizerSettings
+from ..persona.settings import OptimizerSettings
 from .reason import usage_tokens
 
 MISS = 0.05  # a sample whose loss is below this is not shown to the critique as a miss

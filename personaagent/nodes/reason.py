@@ -13,12 +13,12 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
 from .. import prompts
-from ..answers import decode
+from ..answers.closed_form import decode
 from ..context import Context
 from ..state import AgentState
 from ..memory.episodic import Interaction
-from ..persona import available_lookups, for_prompt
-from ..resilience import usable_reply
+from ..persona.sections import available_lookups, for_prompt
+from ..models.resilience import usable_reply
 from ..resources import Resources
 from ..tools.sources import format_memories
 from ..web import network_available

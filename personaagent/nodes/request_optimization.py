@@ -15,7 +15,7 @@ import uuid
 
 from ..context import Context
 from ..resources import Resources
-from ..settings import OptimizerSettings
+from ..persona.settings import OptimizerSettings
 from ..state import AgentState
 
 log = logging.getLogger(__name__)

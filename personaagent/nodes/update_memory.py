@@ -10,7 +10,7 @@ import time
 from ..context import Context
 from ..state import AgentState
 from ..memory.episodic import Interaction
-from ..resilience import TRANSIENT
+from ..models.resilience import TRANSIENT
 from ..resources import Resources
 from .messages import current_query, last_answer, request_spec
 

@@ -9,13 +9,13 @@ from typing import Any, Callable
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from .context import Context
-from .errors import PersonaAgentError
-from .graphs.optimizer import build_optimizer_graph
-from .state import OptimizerOutput
-from .memory.store import MemoryStore
-from .resources import Resources
-from .settings import OptimizerSettings
+from ..context import Context
+from ..errors import PersonaAgentError
+from ..graphs.optimizer import build_optimizer_graph
+from ..state import OptimizerOutput
+from ..memory.store import MemoryStore
+from ..resources import Resources
+from ..persona.settings import OptimizerSettings
 
 
 def run_optimizer(

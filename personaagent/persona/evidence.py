@@ -14,8 +14,8 @@ import re
 from collections import Counter
 from statistics import fmean, median, pstdev
 
-from .memory.episodic import Interaction
-from .prompts import quote
+from ..memory.episodic import Interaction
+from ..prompts import quote
 
 TITLE = "Evidence from this user's history"
 MIN_PER_CATEGORY = 3

@@ -52,7 +52,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
             max_tokens=settings.max_tokens,
             **({} if official else _max_tokens_body(settings.max_tokens)),
         )
-    from .local_model import ensure_local_server
+    from .local import ensure_local_server
 
     server = ensure_local_server()
     return ChatOpenAI(

@@ -15,11 +15,11 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from . import prompts
-from .answers import AnswerSpec, RatingScale, median_loss, option_loss, rating_loss
-from .errors import ModelReplyError, PersonaAgentError
-from .models import structured
-from .resilience import retried
+from .. import prompts
+from ..answers.closed_form import AnswerSpec, RatingScale, median_loss, option_loss, rating_loss
+from ..errors import ModelReplyError, PersonaAgentError
+from ..models.factory import structured
+from ..models.resilience import retried
 
 
 @dataclass

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from . import prompts
-from .web import network_available
+from .. import prompts
+from ..web import network_available
 
 LOOKUPS = "Lookups before answering"
 LOOKUP_NAMES = ("profile", "knowledge", "web")

@@ -17,17 +17,17 @@ from typing import Callable
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from .context import Context
-from .graphs.agent import build_agent_graph
-from .memory import MemoryStore, read_history, read_knowledge
-from .resources import Resources
-from .settings import OptimizerSettings
+from ..context import Context
+from ..graphs.agent import build_agent_graph
+from ..memory import MemoryStore, read_history, read_knowledge
+from ..resources import Resources
+from ..persona.settings import OptimizerSettings
 
 SAMPLE_USERS = ("maya", "omar", "lena")
 
 
 def demo_file(name: str) -> Path:
-    return Path(__file__).with_name("demo_data") / name
+    return Path(__file__).parents[1] / "demo_data" / name
 
 
 def demo_questions() -> dict[str, list[dict]]:

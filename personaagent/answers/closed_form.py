@@ -23,9 +23,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.types import RetryPolicy
 
-from .errors import InvalidInput, ModelReplyError
-from .models import limited
-from .resilience import retried, usable_reply
+from ..errors import InvalidInput, ModelReplyError
+from ..models.factory import limited
+from ..models.resilience import retried, usable_reply
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_OPTIONS = len(LETTERS)

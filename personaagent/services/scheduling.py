@@ -15,10 +15,10 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .context import Context
-from .graphs.optimizer import build_optimizer_graph
-from .resources import Resources
-from .settings import OptimizerSettings
+from ..context import Context
+from ..graphs.optimizer import build_optimizer_graph
+from ..resources import Resources
+from ..persona.settings import OptimizerSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langgraph.types import RetryPolicy
 from pydantic import ValidationError
 
-from .errors import ModelReplyError, PersonaAgentError
+from ..errors import ModelReplyError, PersonaAgentError
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError, ConnectionError, ModelReplyError, OutputParserException, ValidationError,

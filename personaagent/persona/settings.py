@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import PersonaAgentError
+from ..errors import PersonaAgentError
 
 OPERATORS = ("evidence", "prune", "examples", "edit", "section")  # the default, in this order
 Operator = Literal["evidence", "prune", "examples", "edit", "section", "lookups"]

@@ -8,11 +8,11 @@ from pathlib import Path
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from .context import Context
-from .graphs.agent import build_agent_graph
-from .ids import validate_user_id
+from ..context import Context
+from ..graphs.agent import build_agent_graph
+from ..ids import validate_user_id
 from .scheduling import maybe_schedule
-from .resources import Resources
+from ..resources import Resources
 
 HELP = "commands: /right TEXT (what you really wanted last turn), /feedback TEXT, /persona, /quit"
 

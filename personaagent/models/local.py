@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from .errors import LocalModelError
+from ..errors import LocalModelError
 
 MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"

@@ -27,13 +27,13 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from . import prompts
+from .. import prompts
 from .evidence import TITLE as EVIDENCE, evidence_section
-from .memory.episodic import Interaction
-from .memory.profile import describe
-from .models import limited, structured
-from .resilience import retried
-from .persona import LOOKUPS, join_sections, lookup_rules, remove_section, replace_section, section, split_sections, with_lookup
+from ..memory.episodic import Interaction
+from ..memory.profile import describe
+from ..models.factory import limited, structured
+from ..models.resilience import retried
+from .sections import LOOKUPS, join_sections, lookup_rules, remove_section, replace_section, section, split_sections, with_lookup
 
 EXAMPLES = "Examples of this user's past choices"
 PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES)  # written by code, never by the model

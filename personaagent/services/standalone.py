@@ -30,14 +30,14 @@ from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from .context import Context
-from .errors import PersonaAgentError
-from .graphs.optimizer import build_optimizer_graph
-from .memory.episodic import Interaction
-from .memory.store import MemoryStore
-from .metrics import Score
-from .resources import Resources
-from .settings import OptimizerSettings
+from ..context import Context
+from ..errors import PersonaAgentError
+from ..graphs.optimizer import build_optimizer_graph
+from ..memory.episodic import Interaction
+from ..memory.store import MemoryStore
+from ..persona.losses import Score
+from ..resources import Resources
+from ..persona.settings import OptimizerSettings
 
 Agent = Callable[[str, str], Any] | Runnable
 FeedbackMetric = Callable[[dict[str, Any], str], tuple[float, str]]

@@ -17,8 +17,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from .graphs.agent import build_agent_graph
-from .resources import Resources
+from ..graphs.agent import build_agent_graph
+from ..resources import Resources
 
 
 class AskAssistant(BaseModel):
