@@ -11,12 +11,14 @@ from personaagent.eval import level, stats
 from personaagent.eval.ladder import RUNGS, LadderSettings
 from personaagent.eval.movielens import BASELINES, load_movielens
 from personaagent.eval.report import build_report
-from personaagent.eval.prefeval import LETTERS, load_prefeval, shuffled
+from personaagent.answers.text import LETTERS
+from personaagent.eval.prefeval import load_prefeval, shuffled
 from personaagent.eval.run import run_eval
 from personaagent.eval.level import rating_marginal
 from personaagent.eval.scoring import score_item
 from personaagent.eval.types import DatasetError, EvalItem, EvalUser
 from personaagent.memory import Interaction, MemoryStore
+from personaagent.nodes.optimizer import SUMMARY_KEYS
 from personaagent.resources import Resources
 from personaagent.persona.settings import OptimizerSettings
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script
@@ -204,6 +206,7 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     raw = (tmp_path / "out" / "users" / "ml-1.json").read_text()
     cached = json.loads(raw)
     assert cached["optimization"]["loss_curve"] and cached["rungs"]["full"]["items"]
+    assert set(cached["optimization"]) >= {*SUMMARY_KEYS, "final_version", "pool"}  # the run's summary, and its candidates
     # the committed record holds answers, not the dataset: no ground truth, no movie titles
     assert "ground_truth" not in raw and "Movie" not in raw
     calls = len(model.calls)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..answers.closed_form import LETTERS
+from ..answers.text import LETTERS
 from .ladder import RUNGS
 
 RUNG_LABELS = {"non_personalized": "non-personalized", "memory_only": "memory only",

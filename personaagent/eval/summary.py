@@ -9,7 +9,7 @@ from collections import Counter
 from statistics import fmean
 from typing import Any
 
-from ..answers.closed_form import LETTERS
+from ..answers.text import LETTERS
 from . import compare, level, scoring, stats
 from .alignment import alignment_summary, transfer
 from .ladder import RUNGS
