@@ -51,9 +51,9 @@ def run_optimizer(
     # "sync": each step's checkpoint is on disk before the next step starts, so a kill -9 loses at
     # most the step under way (with the default, "async", steps already completed can be lost too)
     for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync"):
-        decided = chunk.get("decide")
-        if decided and on_iteration:
-            on_iteration(decided["loss_curve"][-1])
+        for update in chunk.values():  # whichever node decides a round adds its point to the loss curve
+            if on_iteration and isinstance(update, dict) and update.get("loss_curve"):
+                on_iteration(update["loss_curve"][-1])
     values = graph.get_state(config).values
     return {key: values[key] for key in OptimizerOutput.__annotations__ if key in values}
 
