@@ -160,7 +160,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
         main(["--home", home, "optimize", "--user", "alice"])
     crash["armed"] = False
     calls = len(model.calls)
-    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at propose
+    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at rewrite
     # the edit call (no usable edit in this script) and the section rewrite again, then 5 simulations
     # for each of the two candidates (prune, which needs no model call, and section)
     assert len(model.calls) - calls == 2 + 2 * 5 and "accepted: 1" in capsys.readouterr().out

@@ -275,13 +275,13 @@ def test_resume_after_an_exception_mid_run(labelled, context_for):
     settings = {"operators": ["edit", "section"], "candidates": 2}
     with pytest.raises(RuntimeError, match="went away"):
         graph.invoke(settings, config, context=context_for("alice"))
-    assert graph.get_state(config).next == ("propose",)
+    assert graph.get_state(config).next == ("rewrite",)
     assert [v.version for v in labelled.personas.history("alice")] == [1]  # nothing half-written
     calls_before = len(model.calls)
     crash["armed"] = False
     out = graph.invoke(None, config, context=context_for("alice"))
     assert out["accepted"] == 1 and labelled.personas.latest("alice").version == 2
-    # resumed at propose: the baseline and the critique did not run again; the edit and the
+    # resumed at rewrite: the baseline and the critique did not run again; the edit and the
     # section rewrite did, then both candidates' 11 simulations
     assert len(model.calls) - calls_before == 2 + 2 * 11
     assert [r["status"] for r in labelled.runs.history("alice")] == ["finished"]

@@ -1,5 +1,5 @@
 """Nodes of the optimizer graph: load_batch → simulate (fan-out) → compare → select ⇄ critique →
-propose → simulate … → finish. Each is a small function of (state, ctx, resources); the edit operators
+rewrite → simulate … → finish. Each is a small function of (state, ctx, resources); the edit operators
 live in ``operators`` and the acceptance rule in ``selection``."""
 
 from __future__ import annotations
@@ -235,8 +235,9 @@ def critique(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     return {"critique": reply.text.strip()[:MAX_CRITIQUE_CHARS], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
-def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
-    """This iteration's candidates, each from one edit operator (``operators.propose``)."""
+def rewrite(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
+    """The rewrite: this iteration's candidate personas, each from one edit operator
+    (``operators.propose``)."""
     settings, round_ = settings_of(state), state["round"] + 1
     user = ctx.user_id
     memory = resources.memory_for(ctx)
@@ -250,7 +251,7 @@ def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
         max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None,
         kind=_kind(state["samples"]), readable=_readable(memory, user) if "lookups" in settings.operators else ())
     found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
-                                             run_name=f"propose for {iteration_name(round_)}")
+                                             run_name=f"rewrite for {iteration_name(round_)}")
     return {"proposals": [{"operator": c.operator, "persona": c.persona, "note": c.note} for c in found],
             "round": round_, "model_calls": calls, "tokens": tokens}
 
@@ -270,7 +271,7 @@ def _readable(memory, user: str) -> tuple[str, ...]:
                  if name == "web" or (name == "knowledge" and memory.knowledge.count(user) > 0))
 
 
-def route_after_propose(state: OptimizerState):
+def route_after_rewrite(state: OptimizerState):
     return fan_out(state) if state["proposals"] else "select"
 
 

@@ -36,7 +36,7 @@ class OptimizerSettings(BaseModel):
     margin: float = Field(0.01, ge=0.0, description=(
         "A candidate is accepted only if its mean per-sample loss is lower than the current persona's by "
         "at least this much on the same samples, and it wins on more samples than it loses."))
-    max_iters: int = Field(2, ge=0, le=50, description="Critique-and-propose iterations at most.")
+    max_iters: int = Field(2, ge=0, le=50, description="Critique-and-rewrite iterations at most.")
     patience: int = Field(2, ge=1, le=50, description="Stop after this many iterations in a row with nothing accepted.")
     max_calls: int | None = Field(None, ge=1, description="Model-call budget for the whole run (none by default).")
     metric: Literal["auto", "closed", "median", "label", "choice", "rating", "judge"] = Field("auto", description=(
