@@ -36,13 +36,16 @@ SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "accepted", "rejected
 
 
 def settings_of(state: OptimizerState) -> OptimizerSettings:
-    return OptimizerSettings.of(state["settings"])
+    """The run's settings, read from their channels (``state.OptimizerSettingsChannels``); a
+    setting the caller left out takes its default."""
+    return OptimizerSettings.of({name: state.get(name) for name in OptimizerSettings.model_fields})
 
 
 def load_batch(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """The user's latest N labelled interactions (the batch, for reflection) and the V before them
-    (the validation window: selection judges on both)."""
-    settings = OptimizerSettings.of({k: state.get(k) for k in OptimizerSettings.model_fields})
+    (the validation window: selection judges on both). Every setting is written back to its
+    channel, defaults filled in and the ``metric`` "auto" resolved (``losses.choose_metric``)."""
+    settings = settings_of(state)
     user = validate_user_id(ctx.user_id)
     memory = resources.memory_for(ctx)
     labelled = memory.episodes.list(user, labelled=True)
@@ -57,10 +60,11 @@ def load_batch(state: OptimizerState, ctx: Context, resources: Resources) -> dic
     ]
     persona = memory.current_persona(user)
     run_id = memory.runs.start(user, trigger=settings.trigger)
-    return {"settings": settings.model_dump(), "run_id": run_id, "samples": samples,
+    return {**settings.model_dump(), "metric": choose_metric(settings.metric, samples),
+            "run_id": run_id, "samples": samples,
             "window_start": min(s["timestamp"] for s in samples), "older": len(labelled) - len(samples),
             "base_version": persona.version,
-            "best_persona": persona.text, "round": 0, "metric": choose_metric(settings.metric, samples),
+            "best_persona": persona.text, "round": 0,
             "accepted": 0, "rejected": 0, "stale": 0, "loss_curve": [], "proposals": [], "pool": [],
             "reflection": [s["id"] for s in samples if s["split"] == "batch"], "selection": [s["id"] for s in samples]}
 

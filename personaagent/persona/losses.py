@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -20,6 +20,7 @@ from ..answers.text import LETTERS, NUMBER, first_letter, first_line, first_on_s
 from ..errors import ModelReplyError, PersonaAgentError
 from ..models.factory import structured
 from ..models.resilience import retried
+from .settings import MetricName
 
 
 @dataclass
@@ -129,7 +130,7 @@ def closed_loss(sample: dict[str, Any], answer: str, median: bool = False) -> Sc
                        f"(p {distribution.get(options[wanted], 0.0):.2f})")
 
 
-METRICS = ("auto", "closed", "median", "label", "choice", "rating", "judge")
+METRICS = get_args(MetricName)
 
 
 def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ from ..errors import PersonaAgentError
 
 OPERATORS = ("evidence", "prune", "examples", "edit", "section")  # the default, in this order
 Operator = Literal["evidence", "prune", "examples", "edit", "section", "lookups"]
+MetricName = Literal["auto", "closed", "median", "label", "choice", "rating", "judge"]  # see ``losses.build_metric``
 
 
 class OptimizerSettings(BaseModel):
@@ -39,7 +40,7 @@ class OptimizerSettings(BaseModel):
     max_iters: int = Field(2, ge=0, le=50, description="Critique-and-rewrite iterations at most.")
     patience: int = Field(2, ge=1, le=50, description="Stop after this many iterations in a row with nothing accepted.")
     max_calls: int | None = Field(None, ge=1, description="Model-call budget for the whole run (none by default).")
-    metric: Literal["auto", "closed", "median", "label", "choice", "rating", "judge"] = Field("auto", description=(
+    metric: MetricName = Field("auto", description=(
         "Per-sample loss. auto: closed (1 − p(the user's pick), or the expected rating error, read from "
         "the answer's distribution) when every sample states its options or scale, else rating, label "
         "or an LLM judge by the ground truths. median: as closed, but a rating's loss is the absolute "

@@ -40,7 +40,7 @@ def run_optimizer(
         checkpointer = InMemorySaver()
     graph = build_optimizer_graph(resources).compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id or f"optimize:{context.user_id}"}}
-    payload: dict[str, Any] | None = OptimizerSettings.of(settings).model_dump()
+    payload: OptimizerSettings | None = OptimizerSettings.of(settings)
     previous = graph.get_state(config)
     if previous.next and not restart:
         payload = None  # resume where it stopped
@@ -69,7 +69,7 @@ def optimize_users(
     if concurrency < 1:
         raise PersonaAgentError(f"concurrency must be at least 1 (got {concurrency})")
     graph = build_optimizer_graph(resources).compile()
-    payload = OptimizerSettings.of(settings).model_dump()
+    payload = OptimizerSettings.of(settings)
 
     def one(context: Context) -> dict:
         return graph.invoke(payload, context=context)
