@@ -49,16 +49,17 @@ Would this option go against what the user told you? Answer Yes or No."""
 
 # {user_id}: the user's id; {profile}: the semantic profile text (or a note that none exists yet);
 # {lookups}: the lookup rules (``persona.lookups_section``: which sources to read per kind of request).
-INITIAL_PERSONA = """You are the personal assistant of user {user_id}. Speak to them as "you".
+KNOWN = "What you know about this user"  # the title of its section on the user
+INITIAL_PERSONA = f"""You are the personal assistant of user {{user_id}}. Speak to them as "you".
 
-## What you know about this user
-{profile}
+## {KNOWN}
+{{profile}}
 
 ## How to serve this user
 - Decide as this user would: prefer what matches their tastes and their past choices above generic popularity.
 - Answer in the form the request asks for.
 
-{lookups}"""
+{{lookups}}"""
 
 NO_PROFILE_YET = "Nothing yet: learn from their history."
 

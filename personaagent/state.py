@@ -11,6 +11,8 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from .persona.settings import MetricName, OptimizerSettings
+
 
 class InputState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
@@ -71,7 +73,6 @@ class SimulationState(SimulationInput, OutputState, total=False):
 
 
 class OptimizerOutput(TypedDict, total=False):
-    settings: dict[str, Any]  # the run's OptimizerSettings, defaults filled in
     initial_loss: float | None
     best_loss: float | None
     loss_curve: list[dict[str, Any]]  # per iteration: losses (all, batch, validation), outcome, operator
@@ -84,23 +85,17 @@ class OptimizerOutput(TypedDict, total=False):
     tokens: Annotated[int, operator.add]
     stop_reason: str
     final_version: int
-    metric: str
+    metric: MetricName  # the loss this run used: the ``metric`` setting, with "auto" resolved by load_batch
 
 
-class OptimizerState(OptimizerOutput, total=False):
-    # the input (``settings.OptimizerSettings``'s fields) arrives as channels of the same names
-    batch_size: int
-    validation_size: int
-    candidates: int
-    operators: list[str]
-    margin: float
-    max_iters: int
-    patience: int
-    max_calls: int | None
-    metric: str
-    max_persona_chars: int
-    max_examples: int
-    trigger: str
+# One channel per field of ``OptimizerSettings``, the optimizer graph's input schema, derived from
+# it: a field added there is a channel here. ``nodes.optimizer.settings_of`` reads them back as one.
+OptimizerSettingsChannels = TypedDict(  # type: ignore[misc]
+    "OptimizerSettingsChannels", {name: f.annotation for name, f in OptimizerSettings.model_fields.items()},
+    total=False)
+
+
+class OptimizerState(OptimizerOutput, OptimizerSettingsChannels, total=False):
     run_id: str
     samples: list[dict[str, Any]]  # the batch and the validation window, each with its split
     window_start: float  # the oldest sample's time: evidence and examples come from before it

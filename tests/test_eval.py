@@ -7,15 +7,18 @@ from pathlib import Path
 import pytest
 
 from personaagent.answers.closed_form import RatingScale
-from personaagent.eval import scoring, stats
+from personaagent.eval import level, stats
 from personaagent.eval.ladder import RUNGS, LadderSettings
 from personaagent.eval.movielens import BASELINES, load_movielens
 from personaagent.eval.report import build_report
-from personaagent.eval.prefeval import LETTERS, load_prefeval, shuffled
+from personaagent.answers.text import LETTERS
+from personaagent.eval.prefeval import load_prefeval, shuffled
 from personaagent.eval.run import run_eval
-from personaagent.eval.scoring import rating_marginal, score_item
+from personaagent.eval.level import rating_marginal
+from personaagent.eval.scoring import score_item
 from personaagent.eval.types import DatasetError, EvalItem, EvalUser
 from personaagent.memory import Interaction, MemoryStore
+from personaagent.nodes.optimizer import SUMMARY_KEYS
 from personaagent.resources import Resources
 from personaagent.persona.settings import OptimizerSettings
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script
@@ -203,6 +206,7 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     raw = (tmp_path / "out" / "users" / "ml-1.json").read_text()
     cached = json.loads(raw)
     assert cached["optimization"]["loss_curve"] and cached["rungs"]["full"]["items"]
+    assert set(cached["optimization"]) >= {*SUMMARY_KEYS, "final_version", "pool"}  # the run's summary, and its candidates
     # the committed record holds answers, not the dataset: no ground truth, no movie titles
     assert "ground_truth" not in raw and "Movie" not in raw
     calls = len(model.calls)
@@ -456,7 +460,7 @@ def test_the_level_corrected_diagnostic_replaces_the_rungs_level_by_the_users(tm
                  attributes={"baselines": dict.fromkeys(BASELINES, 2.125)}) for n, t in enumerate(truths)])]
     records = [{"user_id": "a", "rungs": {"persona": {"seconds": 1.0, "items": [
         {"id": f"a{n}", "path": "logprobs", "probs": same, "median": 4.0, "mean": 3.95} for n in range(2)]}}}]
-    assert scoring.level_corrected({"a": users[0]}, records, "persona") == {"a": [2.0, 2.0]}
+    assert level.corrected_medians({"a": users[0]}, records, "persona") == {"a": [2.0, 2.0]}
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s", "wall_time": "w"}
     corrected = build_report(users, records, meta, tmp_path)["rungs"]["persona"]["level_corrected"]
     # errors 0 and 0.5 against the uncorrected 2 and 1.5; the user mean 2.125 errs by 0.125 and 0.375
@@ -476,5 +480,5 @@ def test_the_level_corrected_diagnostic_replaces_the_rungs_level_by_the_users(tm
     # an item the model rates lower than the user's other item keeps that departure after the correction
     low = {"1": 0.0, "2": 0.3, "3": 0.4, "4": 0.25, "5": 0.05}
     records[0]["rungs"]["persona"]["items"][1]["probs"] = low
-    first, second = scoring.level_corrected({"a": users[0]}, records, "persona")["a"]
+    first, second = level.corrected_medians({"a": users[0]}, records, "persona")["a"]
     assert second < first

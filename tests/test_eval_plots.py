@@ -118,7 +118,7 @@ def test_persona_map_many_attributes_and_single_user(tmp_path):
 
 
 def test_candidates_plot_and_alignment_summary(tmp_path):
-    from personaagent.eval.report import alignment_summary
+    from personaagent.eval.alignment import alignment_summary
 
     pool = [{"iteration": 1, "operator": "evidence", "improvement": 0.03, "accepted": True, "batch_improvement": 0.1,
              "validation_improvement": 0.01, "change": 300},

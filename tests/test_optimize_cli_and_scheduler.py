@@ -59,6 +59,22 @@ def test_optimize_rollback_diff_and_runs_commands(tmp_path, monkeypatch, capsys)
     assert "manual    finished  loss 1.0 → 0.0, no_failures" in capsys.readouterr().out
 
 
+def test_each_decided_round_reaches_the_progress_callback_and_the_cli_bar(tmp_path, monkeypatch, capsys):
+    from personaagent.services.optimize import run_optimizer
+
+    model = ScriptedChatModel(script=responder())
+    store = cli_setup(tmp_path, monkeypatch, model)
+    points = []
+    summary = run_optimizer(Context(user_id="alice"), Resources(memory=store, agent_model=model, optimizer_model=model),
+                            OptimizerSettings.of(max_iters=2, operators=["section"], candidates=1),
+                            on_iteration=points.append)
+    assert [p["outcome"] for p in points] == ["baseline", "accepted"] and points == summary["loss_curve"]
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path), "optimize", "--user", "alice", "--iters", "1", "--operators", "section",
+                 "--candidates", "1"]) == 0
+    assert "iter 0: loss 0.000 (baseline)" in capsys.readouterr().err  # the bar moved to the baseline
+
+
 def test_optimize_many_users_from_the_cli(tmp_path, monkeypatch, capsys):
     store = cli_setup(tmp_path, monkeypatch, ScriptedChatModel(script=responder()))
     labelled(store, "bob")
@@ -144,7 +160,7 @@ def test_cli_resumes_an_interrupted_run_or_restarts_it(tmp_path, monkeypatch, ca
         main(["--home", home, "optimize", "--user", "alice"])
     crash["armed"] = False
     calls = len(model.calls)
-    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at propose
+    assert main(["--home", home, "optimize", "--user", "alice"]) == 0  # resumes at rewrite
     # the edit call (no usable edit in this script) and the section rewrite again, then 5 simulations
     # for each of the two candidates (prune, which needs no model call, and section)
     assert len(model.calls) - calls == 2 + 2 * 5 and "accepted: 1" in capsys.readouterr().out

@@ -75,6 +75,24 @@ def test_loss_falls_and_the_better_persona_is_kept(labelled, context_for):
     assert out["model_calls"] == 11 + 1 + 1 + 11
 
 
+def test_the_settings_are_one_channel_each_filled_in_once_and_read_back_as_one(labelled, context_for):
+    from personaagent.nodes.optimizer import settings_of
+    from personaagent.persona.settings import OptimizerSettings
+
+    saver = InMemorySaver()
+    graph = build_optimizer_graph(Resources(memory=labelled, agent_model=scripted(), metric=right_metric)).compile(
+        checkpointer=saver)
+    assert set(graph.get_input_jsonschema()["properties"]) == set(OptimizerSettings.model_fields)
+    config = {"configurable": {"thread_id": "settings"}}
+    out = graph.invoke({"batch_size": 2, "operators": ["section"], "candidates": 1}, config, context=context_for("alice"))
+    values = graph.get_state(config).values
+    # every setting in its channel, the left-out ones at their defaults, "auto" resolved
+    expected = OptimizerSettings.of(batch_size=2, operators=["section"], candidates=1, metric="label")
+    assert {name: values[name] for name in OptimizerSettings.model_fields} == expected.model_dump()
+    assert settings_of(values) == expected and out["metric"] == "label" and "settings" not in values
+    assert len(out["reflection"]) == 2  # the nodes ran under these settings
+
+
 def test_a_candidate_that_wins_on_the_batch_but_loses_on_validation_is_rejected(labelled, context_for):
     labelled.personas.save("alice", "A persona that knows the older questions.", source="manual")
     batch = {f"question {n} about hiking" for n in range(11, 14)}
@@ -275,13 +293,13 @@ def test_resume_after_an_exception_mid_run(labelled, context_for):
     settings = {"operators": ["edit", "section"], "candidates": 2}
     with pytest.raises(RuntimeError, match="went away"):
         graph.invoke(settings, config, context=context_for("alice"))
-    assert graph.get_state(config).next == ("propose",)
+    assert graph.get_state(config).next == ("rewrite",)
     assert [v.version for v in labelled.personas.history("alice")] == [1]  # nothing half-written
     calls_before = len(model.calls)
     crash["armed"] = False
     out = graph.invoke(None, config, context=context_for("alice"))
     assert out["accepted"] == 1 and labelled.personas.latest("alice").version == 2
-    # resumed at propose: the baseline and the critique did not run again; the edit and the
+    # resumed at rewrite: the baseline and the critique did not run again; the edit and the
     # section rewrite did, then both candidates' 11 simulations
     assert len(model.calls) - calls_before == 2 + 2 * 11
     assert [r["status"] for r in labelled.runs.history("alice")] == ["finished"]

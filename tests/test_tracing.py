@@ -57,7 +57,7 @@ def test_each_optimizer_iteration_is_a_named_langsmith_run(langsmith_api, tmp_pa
     assert "['baseline', 'rejected', 'accepted']" in done.stdout
     sent = b"\n".join(bodies)
     for name in (b"optimizer baseline", b"optimizer iteration 1", b"optimizer iteration 2",
-                 b"critique for optimizer iteration 1", b"propose for optimizer iteration 2: section"):
+                 b"critique for optimizer iteration 1", b"rewrite for optimizer iteration 2: section"):
         assert name in sent, name
     assert b"personaagent-tests" in sent and b"persona-optimizer" in sent
 

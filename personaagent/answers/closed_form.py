@@ -12,7 +12,6 @@ which path it took, and the model is remembered as one without log-probabilities
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ from ..errors import InvalidInput, ModelReplyError
 from ..models.factory import limited
 from ..models.resilience import retried, usable_reply
 from .position_bias import rotations
+from .text import LETTERS, first_letter, first_line, first_on_scale, norm
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_OPTIONS = len(LETTERS)
 MAX_OPTION_CHARS = 500
 TOP_LOGPROBS = 20  # the most OpenAI accepts
@@ -174,23 +173,14 @@ class AnswerSpec:
 
     def index_of(self, wanted: str) -> int | None:
         """The option ``wanted`` names: the option itself, its letter, or an option it names whole."""
-        norm = _norm(wanted)
+        target = norm(wanted)
         for i, option in enumerate(self.options):
-            if _norm(option) == norm:
+            if norm(option) == target:
                 return i
         if len(wanted.strip()) == 1 and wanted.strip().upper() in LETTERS[: len(self.options)]:
             return LETTERS.index(wanted.strip().upper())
-        named = [i for i, o in enumerate(self.options) if _norm(o) and f" {_norm(o)} " in f" {norm} "]
+        named = [i for i, o in enumerate(self.options) if norm(o) and f" {norm(o)} " in f" {target} "]
         return named[0] if len(named) == 1 else None
-
-
-_WORDS = re.compile(r"[^a-z0-9]+")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_LETTER = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORDS.sub(" ", text.lower()).split())
 
 
 @dataclass
@@ -279,15 +269,13 @@ def parse_text(spec: AnswerSpec, text: str) -> ClosedAnswer:
     """A generated reply read as a closed-form answer (the fallback path): a letter or an option
     named in it; a number on the scale. Unreadable: an empty distribution."""
     if spec.scale:
-        for found in _NUMBER.finditer(text):
-            value = float(found.group())
-            if spec.scale.low <= value <= spec.scale.high:
-                rating = spec.scale.snap(value)
-                return ClosedAnswer(label(rating), {label(rating): 1.0}, "text", rating, rating)
+        value = first_on_scale(text, spec.scale.low, spec.scale.high)
+        if value is not None:
+            rating = spec.scale.snap(value)
+            return ClosedAnswer(label(rating), {label(rating): 1.0}, "text", rating, rating)
         return ClosedAnswer(text.strip(), {}, "text")
-    first = (text.strip().splitlines() or [""])[0]
-    found = _LETTER.search(first)
-    index = LETTERS.index(found.group(1)) if found and found.group(1) in LETTERS[: len(spec.options)] else None
+    first = first_line(text)
+    index = first_letter(first, len(spec.options))
     if index is None:
         index = spec.index_of(first)
     if index is None:
@@ -354,7 +342,7 @@ def yes_probability(model: BaseChatModel, messages: list[BaseMessage], retry: Re
             return yes / (yes + no) if yes + no >= 0.05 else 0.0
         with _no_logprobs_lock:
             _no_logprobs.add(id(model))
-    words = _WORDS.sub(" ", usable_reply(limited(model, TEXT_REPLY_TOKENS), retry).invoke(messages).text.lower()).split()
+    words = norm(usable_reply(limited(model, TEXT_REPLY_TOKENS), retry).invoke(messages).text).split()
     return 1.0 if words[:1] == ["yes"] else 0.0
 
 

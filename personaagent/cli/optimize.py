@@ -66,7 +66,7 @@ def add_commands(sub) -> None:
     optimize = sub.add_parser("optimize", help="optimize a user's persona on their latest labelled interactions",
                               description="Test-time persona alignment: re-answer the user's latest labelled "
                               "interactions under the current persona, critique the misses of the latest ones, "
-                              "propose candidates from several edit operators, and keep a candidate only if it "
+                              "rewrite the persona into candidates with several edit operators, and keep a candidate only if it "
                               "beats the current persona on the same samples (the batch and an older validation "
                               "window) by the margin, winning more samples than it loses. An interrupted run "
                               "resumes on the next call (state in HOME/optimizer.sqlite) unless --restart.")
@@ -82,7 +82,7 @@ def add_commands(sub) -> None:
     optimize.add_argument("--operators", help="comma-separated edit operators, taken in turn "
                           f"(default {','.join(defaults.operators)})")
     optimize.add_argument("--margin", type=float, help=f"minimum mean loss improvement to accept (default {defaults.margin})")
-    optimize.add_argument("--iters", type=int, help=f"maximum critique/propose iterations (default {defaults.max_iters})")
+    optimize.add_argument("--iters", type=int, help=f"maximum critique/rewrite iterations (default {defaults.max_iters})")
     optimize.add_argument("--patience", type=int,
                           help=f"stop after this many iterations in a row with nothing accepted (default {defaults.patience})")
     optimize.add_argument("--budget", type=int, help="model-call budget for the run (default: none)")

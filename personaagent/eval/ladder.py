@@ -38,16 +38,14 @@ from ..graphs.agent import build_agent_graph
 from ..services.optimize import run_optimizer
 from ..persona.sections import generic_persona, replace_section, section, with_lookup
 from ..models.resilience import usable_reply
+from ..nodes.optimizer import SUMMARY_KEYS
 from ..resources import Resources
 from ..persona.settings import OptimizerSettings
 from .types import EvalItem, EvalUser
 
-KNOWN = "What you know about this user"  # the initial persona's section on the user (prompts.INITIAL_PERSONA)
 RUNGS = ("non_personalized", "memory_only", "persona", "evidence", "catalogue", "oracle", "full")
 LADDER_VERSION = 2  # bump when a change to the code alters the answers a rung gives
 OPTIMIZER_VERSION = 2  # bump when a change to the optimizer's code alters what it accepts (the full rung only)
-SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "pool", "accepted", "rejected", "model_calls", "tokens",
-                "stop_reason", "final_version", "metric")
 
 
 @dataclass
@@ -189,7 +187,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         stage("aligning")
         began = time.monotonic()
         summary = run_optimizer(context, resources, settings.optimizer)
-        record["optimization"] = {k: summary[k] for k in SUMMARY_KEYS if k in summary} | {
+        record["optimization"] = {k: summary[k] for k in (*SUMMARY_KEYS, "final_version", "pool") if k in summary} | {
             "seconds": round(time.monotonic() - began, 1), "reflection_samples": len(summary.get("reflection", [])),
             "selection_samples": len(summary.get("selection", []))}
         if summary["final_version"] == initial.version and "persona" in record["rungs"]:
@@ -217,8 +215,8 @@ def _applicable(rung: str, user: EvalUser) -> bool:
 def _with_stated(persona: str, preference: str) -> str:
     """``persona`` that also knows the preference in the dataset's words."""
     line = f'- In their own words: "{" ".join(preference.split())}"'
-    body = section(persona, KNOWN)
-    return replace_section(persona, KNOWN, f"{body.rstrip()}\n{line}" if body and body.strip() else line)
+    body = section(persona, prompts.KNOWN)
+    return replace_section(persona, prompts.KNOWN, f"{body.rstrip()}\n{line}" if body and body.strip() else line)
 
 
 def _vector(text: str) -> list[float]:

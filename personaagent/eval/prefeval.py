@@ -15,11 +15,11 @@ import json
 import random
 from pathlib import Path
 
+from ..answers.text import LETTERS
 from ..memory.episodic import Interaction
 from .types import DatasetError, EvalItem, EvalUser
 
 FORMS = ("explicit", "choice", "persona")
-LETTERS = "ABCD"
 FOLDERS = {"explicit": "explicit_preference", "choice": "implicit_preference/choice-based",
            "persona": "implicit_preference/persona-driven"}
 T0 = 1_700_000_000.0  # synthetic times: history turns first, the test question after them

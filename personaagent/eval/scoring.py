@@ -11,15 +11,12 @@ scale (its loss with ``metric="median"``). An unread answer counts as the scale'
 from __future__ import annotations
 
 import math
-from statistics import fmean
 from typing import Any
 
-from ..answers.closed_form import RatingScale, interpolated_median, median_loss, rating_loss
+from ..answers.closed_form import RatingScale, median_loss, rating_loss
 from ..answers.position_bias import debias, letter_prior
 from ..persona.losses import label_match
 from .types import EvalItem, EvalUser
-
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def continuous_measure(kind: str, loss: str = "auto") -> tuple[str, str, float]:
@@ -96,78 +93,5 @@ def baseline_errors(users: dict[str, EvalUser], name: str, only: set[str] | None
             for u in users.values() if only is None or u.user_id in only}
 
 
-def beyond_user_mean(users: dict[str, EvalUser], predicted: dict[str, list[float]]) -> dict[str, list[tuple[float, float]]]:
-    """user id → (prediction − user mean, rating − user mean) per test rating: whether a rung or a
-    baseline knows anything about an item that the user's average rating does not. Empty without
-    the user-mean baseline."""
-    return {u: [(p - i.attributes["baselines"]["user mean"], float(i.ground_truth) - i.attributes["baselines"]["user mean"])
-                for i, p in zip(users[u].test, values)]
-            for u, values in predicted.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
-
-
-def user_level(users: dict[str, EvalUser], predicted: dict[str, list[float]]) -> dict[str, list[tuple[float, float]]]:
-    """user id → [(the user's mean rating, the mean of the predictions for their test items)]: one
-    pair per user, to see how far predictions follow each user's level. Empty without the
-    user-mean baseline."""
-    return {u: [(fmean(i.attributes["baselines"]["user mean"] for i in users[u].test), fmean(values))]
-            for u, values in predicted.items() if all("user mean" in i.attributes.get("baselines", {}) for i in users[u].test)}
-
-
-def rating_marginal(ratings: list[float], scale: RatingScale) -> dict[str, float]:
-    """How a user's ratings spread over the scale's whole numbers, each read as a unit-wide bucket
-    (as ``interpolated_median`` reads a distribution): a rating on a boundary (3.5) counts half to
-    each side, one beyond the end to the end. Half a count is added to every number, so none is
-    impossible."""
-    points = scale.points()
-    counts = dict.fromkeys(points, 0.5)
-    for rating in ratings:
-        below, above = math.floor(rating + 0.5 - 1e-9), math.ceil(rating - 0.5 + 1e-9)
-        for side in {below, above}:
-            counts[min(max(side, points[0]), points[-1])] += 1 / len({below, above})
-    total = sum(counts.values())
-    return {f"{k}": v / total for k, v in counts.items()}
-
-
-def level_corrected(users: dict[str, EvalUser], records: list[dict], rung: str) -> dict[str, list[float]]:
-    """user id → the rung's medians once its level is replaced by the user's: each answer's
-    distribution times the user's own spread over the scale (their past ratings,
-    ``rating_marginal``) divided by the rung's mean distribution over the user's *other* test
-    items, renormalised (a label-shift correction). A diagnostic of what a rung knows once its
-    level is right: it reads the model's answers to the user's other items, never their ratings.
-    Users with an unread answer, a single test item or no past rating are left out."""
-    out = {}
-    for record in records:
-        user = users[record["user_id"]]
-        answers = {a["id"]: a.get("probs") or {} for a in record["rungs"].get(rung, {}).get("items", [])}
-        probs = [answers.get(i.id) for i in user.test]
-        if len(probs) < 2 or not all(probs) or not all(i.scale for i in user.test):
-            continue
-        scale = RatingScale.of(user.test[0].scale)
-        past = [float(h.ground_truth) for h in user.history if h.scale and h.ground_truth]
-        target = rating_marginal(past, scale)
-        if not past or not all(set(p) == set(target) for p in probs):
-            continue
-        corrected = []
-        for n, p in enumerate(probs):
-            others = probs[:n] + probs[n + 1:]
-            level = {k: fmean(o[k] for o in others) for k in target}
-            # + 0.01: a number the other answers all but rule out does not blow up
-            q = {k: p[k] * target[k] / (level[k] + 0.01) for k in target}
-            total = sum(q.values())
-            corrected.append(scale.snap(interpolated_median({k: v / total for k, v in q.items()})))
-        out[user.user_id] = corrected
-    return out
-
-
 def baseline_predictions(users: dict[str, EvalUser], name: str) -> dict[str, list[float]]:
     return {u.user_id: [i.attributes["baselines"][name] for i in u.test] for u in users.values()}
-
-
-def by_position(scored: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
-    """Accuracy when the right option is A, B, C, …: how much the letter decides."""
-    rows: dict[int, list[bool]] = {}
-    for items in scored.values():
-        for s in items:
-            if "position" in s:
-                rows.setdefault(s["position"], []).append(s["right"])
-    return {LETTERS[p]: {"accuracy": fmean(v), "items": len(v)} for p, v in sorted(rows.items())}

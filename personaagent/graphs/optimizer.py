@@ -2,13 +2,13 @@
 
     START → load_batch ─(Send, one per sample and persona)→ simulate → compare → select ─→ finish → END
                                                               ↑                     │
-                                                              └── propose ← critique ┘
+                                                              └── rewrite ← critique ┘
 
 ``simulate`` is a subgraph holding the whole agent graph (drawn with ``xray``): each sample is
 re-answered under a persona with no memory writes and retrieval restricted to memories older than
 that sample. The baseline simulates the current persona on the batch and the validation window;
-each iteration critiques the batch's misses, proposes candidates from several edit operators and
-simulates each on the same samples; ``select`` keeps the best by a paired test. The input is
+each iteration critiques the batch's misses, rewrites the persona into candidates with several
+edit operators and simulates each on the same samples; ``select`` keeps the best by a paired test. The input is
 ``settings.OptimizerSettings``. ``builder``/``graph`` follow the agent module's convention.
 """
 
@@ -60,15 +60,15 @@ def build_optimizer_graph(
     builder.add_node("compare", bind(nodes.compare, resources))
     builder.add_node("select", bind(nodes.select, resources))
     builder.add_node("critique", bind(nodes.critique, resources))
-    builder.add_node("propose", bind(nodes.propose, resources))
+    builder.add_node("rewrite", bind(nodes.rewrite, resources))
     builder.add_node("finish", bind(nodes.finish, resources))
     builder.add_edge(START, "load_batch")
     builder.add_conditional_edges("load_batch", nodes.fan_out, ["simulate"])
     builder.add_edge("simulate", "compare")
     builder.add_edge("compare", "select")
     builder.add_conditional_edges("select", nodes.route_after_select, ["critique", "finish"])
-    builder.add_edge("critique", "propose")
-    builder.add_conditional_edges("propose", nodes.route_after_propose, ["simulate", "select"])
+    builder.add_edge("critique", "rewrite")
+    builder.add_conditional_edges("rewrite", nodes.route_after_rewrite, ["simulate", "select"])
     builder.add_edge("finish", END)
     return builder
 

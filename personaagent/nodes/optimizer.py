@@ -1,5 +1,5 @@
 """Nodes of the optimizer graph: load_batch → simulate (fan-out) → compare → select ⇄ critique →
-propose → simulate … → finish. Each is a small function of (state, ctx, resources); the edit operators
+rewrite → simulate … → finish. Each is a small function of (state, ctx, resources); the edit operators
 live in ``operators`` and the acceptance rule in ``selection``."""
 
 from __future__ import annotations
@@ -36,13 +36,16 @@ SUMMARY_KEYS = ("initial_loss", "best_loss", "loss_curve", "accepted", "rejected
 
 
 def settings_of(state: OptimizerState) -> OptimizerSettings:
-    return OptimizerSettings.of(state["settings"])
+    """The run's settings, read from their channels (``state.OptimizerSettingsChannels``); a
+    setting the caller left out takes its default."""
+    return OptimizerSettings.of({name: state.get(name) for name in OptimizerSettings.model_fields})
 
 
 def load_batch(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     """The user's latest N labelled interactions (the batch, for reflection) and the V before them
-    (the validation window: selection judges on both)."""
-    settings = OptimizerSettings.of({k: state.get(k) for k in OptimizerSettings.model_fields})
+    (the validation window: selection judges on both). Every setting is written back to its
+    channel, defaults filled in and the ``metric`` "auto" resolved (``losses.choose_metric``)."""
+    settings = settings_of(state)
     user = validate_user_id(ctx.user_id)
     memory = resources.memory_for(ctx)
     labelled = memory.episodes.list(user, labelled=True)
@@ -57,10 +60,11 @@ def load_batch(state: OptimizerState, ctx: Context, resources: Resources) -> dic
     ]
     persona = memory.current_persona(user)
     run_id = memory.runs.start(user, trigger=settings.trigger)
-    return {"settings": settings.model_dump(), "run_id": run_id, "samples": samples,
+    return {**settings.model_dump(), "metric": choose_metric(settings.metric, samples),
+            "run_id": run_id, "samples": samples,
             "window_start": min(s["timestamp"] for s in samples), "older": len(labelled) - len(samples),
             "base_version": persona.version,
-            "best_persona": persona.text, "round": 0, "metric": choose_metric(settings.metric, samples),
+            "best_persona": persona.text, "round": 0,
             "accepted": 0, "rejected": 0, "stale": 0, "loss_curve": [], "proposals": [], "pool": [],
             "reflection": [s["id"] for s in samples if s["split"] == "batch"], "selection": [s["id"] for s in samples]}
 
@@ -235,8 +239,9 @@ def critique(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     return {"critique": reply.text.strip()[:MAX_CRITIQUE_CHARS], "model_calls": 1, "tokens": usage_tokens(reply)}
 
 
-def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
-    """This iteration's candidates, each from one edit operator (``operators.propose``)."""
+def rewrite(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
+    """The rewrite: this iteration's candidate personas, each from one edit operator
+    (``operators.propose``)."""
     settings, round_ = settings_of(state), state["round"] + 1
     user = ctx.user_id
     memory = resources.memory_for(ctx)
@@ -250,7 +255,7 @@ def propose(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
         max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None,
         kind=_kind(state["samples"]), readable=_readable(memory, user) if "lookups" in settings.operators else ())
     found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
-                                             run_name=f"propose for {iteration_name(round_)}")
+                                             run_name=f"rewrite for {iteration_name(round_)}")
     return {"proposals": [{"operator": c.operator, "persona": c.persona, "note": c.note} for c in found],
             "round": round_, "model_calls": calls, "tokens": tokens}
 
@@ -270,7 +275,7 @@ def _readable(memory, user: str) -> tuple[str, ...]:
                  if name == "web" or (name == "knowledge" and memory.knowledge.count(user) > 0))
 
 
-def route_after_propose(state: OptimizerState):
+def route_after_rewrite(state: OptimizerState):
     return fan_out(state) if state["proposals"] else "select"
 
 

@@ -4,10 +4,9 @@ text. Any callable ``(sample, answer) -> Score`` can stand in for them."""
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -17,9 +16,11 @@ from pydantic import BaseModel, Field
 
 from .. import prompts
 from ..answers.closed_form import AnswerSpec, RatingScale, median_loss, option_loss, rating_loss
+from ..answers.text import LETTERS, NUMBER, first_letter, first_line, first_on_scale, norm
 from ..errors import ModelReplyError, PersonaAgentError
 from ..models.factory import structured
 from ..models.resilience import retried
+from .settings import MetricName
 
 
 @dataclass
@@ -33,51 +34,23 @@ class Metric(Protocol):
     def __call__(self, sample: dict[str, Any], answer: str) -> Score: ...
 
 
-_WORDS = re.compile(r"[^a-z0-9]+")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORDS.sub(" ", text.lower()).split())
-
-
-def first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0]
-
-
 def label_match(sample: dict[str, Any], answer: str) -> Score:
     """0 when the answer's first line is the label, or names it as a whole phrase; else 1."""
-    wanted, said = _norm(sample["ground_truth"]), _norm(first_line(answer))
+    wanted, said = norm(sample["ground_truth"]), norm(first_line(answer))
     if wanted and (said == wanted or f" {wanted} " in f" {said} "):
         return Score(0.0, "matched the user's choice")
     return Score(1.0, f'answered "{first_line(answer)[:120]}" but the user wanted "{sample["ground_truth"]}"')
 
 
-_LETTER = re.compile(r"(?<![A-Za-z])([A-D])(?![A-Za-z])")
-
-
-def chosen_letter(answer: str) -> str | None:
-    """The first standalone option letter A–D in the answer ("B", "(B)", "B.", "Option B")."""
-    found = _LETTER.search(answer)
-    return found.group(1) if found else None
-
-
 def choice_match(sample: dict[str, Any], answer: str) -> Score:
-    """Multiple choice: 0 when the first option letter in the answer is the right one; else 1."""
-    letter = chosen_letter(answer)
+    """Multiple choice among four: 0 when the first option letter A–D in the answer is the right
+    one; else 1."""
+    index = first_letter(answer, 4)
+    letter = LETTERS[index] if index is not None else None
     if letter == sample["ground_truth"]:
         return Score(0.0, "picked the option the user wanted")
     said = f"picked {letter}" if letter else f'named no option letter ("{first_line(answer)[:80]}")'
     return Score(1.0, f'{said}; the user wanted {sample["ground_truth"]}')
-
-
-def predicted_rating(answer: str, low: float = 0.5, high: float = 5.0) -> float | None:
-    """The first number in the answer that lies on the rating scale (a year in a title is not)."""
-    for found in _NUMBER.finditer(answer):
-        value = float(found.group())
-        if low <= value <= high:
-            return value
-    return None
 
 
 def rating_error(sample: dict[str, Any], answer: str) -> Score:
@@ -85,7 +58,7 @@ def rating_error(sample: dict[str, Any], answer: str) -> Score:
     rating is scored as the scale's midpoint, as the evaluation report counts it."""
     truth = float(sample["ground_truth"])
     scale = RatingScale.of(sample["scale"]) if sample.get("scale") else RatingScale(0.5, 5.0, 0.5)
-    predicted = predicted_rating(answer, scale.low, scale.high)
+    predicted = first_on_scale(answer, scale.low, scale.high)
     if predicted is None:
         return Score(abs(scale.midpoint - truth), f"gave no rating; the user's rating was {truth:g}")
     error = abs(predicted - truth)
@@ -157,7 +130,7 @@ def closed_loss(sample: dict[str, Any], answer: str, median: bool = False) -> Sc
                        f"(p {distribution.get(options[wanted], 0.0):.2f})")
 
 
-METRICS = ("auto", "closed", "median", "label", "choice", "rating", "judge")
+METRICS = get_args(MetricName)
 
 
 def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
@@ -171,7 +144,7 @@ def choose_metric(name: str, samples: list[dict[str, Any]]) -> str:
     if samples and all(s.get("options") or s.get("scale") for s in samples):
         return "closed"
     truths = [str(s["ground_truth"]) for s in samples]
-    if truths and all(_NUMBER.fullmatch(t.strip()) for t in truths):
+    if truths and all(NUMBER.fullmatch(t.strip()) for t in truths):
         return "rating"
     if truths and all(t.lower() in str(s["query"]).lower() or len(t.split()) <= 8 for t, s in zip(truths, samples)):
         return "label"

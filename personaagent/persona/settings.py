@@ -12,6 +12,7 @@ from ..errors import PersonaAgentError
 
 OPERATORS = ("evidence", "prune", "examples", "edit", "section")  # the default, in this order
 Operator = Literal["evidence", "prune", "examples", "edit", "section", "lookups"]
+MetricName = Literal["auto", "closed", "median", "label", "choice", "rating", "judge"]  # see ``losses.build_metric``
 
 
 class OptimizerSettings(BaseModel):
@@ -36,10 +37,10 @@ class OptimizerSettings(BaseModel):
     margin: float = Field(0.01, ge=0.0, description=(
         "A candidate is accepted only if its mean per-sample loss is lower than the current persona's by "
         "at least this much on the same samples, and it wins on more samples than it loses."))
-    max_iters: int = Field(2, ge=0, le=50, description="Critique-and-propose iterations at most.")
+    max_iters: int = Field(2, ge=0, le=50, description="Critique-and-rewrite iterations at most.")
     patience: int = Field(2, ge=1, le=50, description="Stop after this many iterations in a row with nothing accepted.")
     max_calls: int | None = Field(None, ge=1, description="Model-call budget for the whole run (none by default).")
-    metric: Literal["auto", "closed", "median", "label", "choice", "rating", "judge"] = Field("auto", description=(
+    metric: MetricName = Field("auto", description=(
         "Per-sample loss. auto: closed (1 − p(the user's pick), or the expected rating error, read from "
         "the answer's distribution) when every sample states its options or scale, else rating, label "
         "or an LLM judge by the ground truths. median: as closed, but a rating's loss is the absolute "

@@ -40,7 +40,7 @@ def run_optimizer(
         checkpointer = InMemorySaver()
     graph = build_optimizer_graph(resources).compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id or f"optimize:{context.user_id}"}}
-    payload: dict[str, Any] | None = OptimizerSettings.of(settings).model_dump()
+    payload: OptimizerSettings | None = OptimizerSettings.of(settings)
     previous = graph.get_state(config)
     if previous.next and not restart:
         payload = None  # resume where it stopped
@@ -51,9 +51,9 @@ def run_optimizer(
     # "sync": each step's checkpoint is on disk before the next step starts, so a kill -9 loses at
     # most the step under way (with the default, "async", steps already completed can be lost too)
     for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync"):
-        decided = chunk.get("decide")
-        if decided and on_iteration:
-            on_iteration(decided["loss_curve"][-1])
+        for update in chunk.values():  # whichever node decides a round adds its point to the loss curve
+            if on_iteration and isinstance(update, dict) and update.get("loss_curve"):
+                on_iteration(update["loss_curve"][-1])
     values = graph.get_state(config).values
     return {key: values[key] for key in OptimizerOutput.__annotations__ if key in values}
 
@@ -69,7 +69,7 @@ def optimize_users(
     if concurrency < 1:
         raise PersonaAgentError(f"concurrency must be at least 1 (got {concurrency})")
     graph = build_optimizer_graph(resources).compile()
-    payload = OptimizerSettings.of(settings).model_dump()
+    payload = OptimizerSettings.of(settings)
 
     def one(context: Context) -> dict:
         return graph.invoke(payload, context=context)

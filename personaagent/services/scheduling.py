@@ -47,7 +47,7 @@ class OptimizationScheduler:
         memory = resources.memory_for(context)
         try:
             graph = build_optimizer_graph(resources).compile()
-            summary = graph.invoke(OptimizerSettings.of(trigger="scheduled").model_dump(), context=context)
+            summary = graph.invoke(OptimizerSettings.of(trigger="scheduled"), context=context)
             log.info("background optimization of %s: %s", context.user_id, summary.get("stop_reason"))
             return summary
         except Exception as exc:

@@ -124,7 +124,7 @@ def optimize_persona(
         memory.personas.save(user_id, persona, source="given")
         resources = Resources(memory=memory, optimizer_model=model, metric=score_metric(metric))
         graph = build_optimizer_graph(resources, simulate=agent_step(agent)).compile()
-        out = graph.invoke(settings.model_dump(), context=Context(user_id=user_id))
+        out = graph.invoke(settings, context=Context(user_id=user_id))
         best = memory.personas.latest(user_id)
         return OptimizedPersona(persona=best.text, improved=best.version > 1, summary=dict(out))  # the output schema
     finally:
