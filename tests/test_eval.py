@@ -12,7 +12,7 @@ from personaagent.eval.ladder import RUNGS, LadderSettings
 from personaagent.eval.movielens import BASELINES, load_movielens
 from personaagent.eval.report import build_report
 from personaagent.answers.text import LETTERS
-from personaagent.eval.prefeval import load_prefeval, shuffled
+from personaagent.eval.prefeval import _filler_turns, load_prefeval, shuffled
 from personaagent.eval.run import run_eval
 from personaagent.eval.level import rating_marginal
 from personaagent.eval.scoring import score_item
@@ -375,7 +375,7 @@ def test_a_changed_optimizer_reruns_only_the_full_rung(tmp_path):
     assert 0 < simulated < 1 + 9 + second["optimization"]["model_calls"]
 
 
-def test_option_questions_report_accuracy_position_bias_and_the_debiased_accuracy(tmp_path):
+def test_option_questions_report_every_reading_by_position_and_the_debiased_accuracy(tmp_path):
     options = ["north", "south", "east", "west"]
     users = []
     for n in range(6):  # the right option sits at position n % 4
@@ -388,18 +388,26 @@ def test_option_questions_report_accuracy_position_bias_and_the_debiased_accurac
         letters = {line[3:]: line[0] for line in messages[-1].content.splitlines() if line[1:3] == ". "}
         probs = {letters[o]: 0.1 for o in options}
         probs["A"] += 0.5
-        probs[letters["north"]] += 0.25
+        probs[letters["north"]] += 0.3
         return distribution_reply(probs)
 
     model = ScriptedChatModel(script=persona_agent_script(pick))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
-    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("non_personalized",), calibration_users=4), meta)
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("non_personalized",)), meta)
     row = report["rungs"]["non_personalized"]
-    assert row["accuracy"] == pytest.approx(2 / 6)  # right only where north is A
-    assert row["by_position"]["A"] == {"accuracy": 1.0, "items": 2} and row["by_position"]["B"]["accuracy"] == 0.0
+    # every order: north gets (0.9 + 3 × 0.4) / 1.2 / 4 = 0.4375, each other option (0.6 + 3 × 0.1) / 1.2 / 4 = 0.1875
+    assert row["accuracy"] == 1.0 and row["position_spread"] == 0.0 and row["p_right"] == pytest.approx(0.4375)
+    one = row["readings"]["one order"]
+    assert one["accuracy"] == pytest.approx(2 / 6)  # the order given only: right only where north is A
+    assert one["by_position"]["A"] == {"accuracy": 1.0, "items": 2} and one["by_position"]["B"]["accuracy"] == 0.0
+    assert one["position_spread"] == 1.0 and one["vs_as_answered"]["delta"] == pytest.approx(2 / 6 - 1)
+    assert row["readings"]["two orders"]["accuracy"] == 1.0 and row["readings"]["every order"]["accuracy"] == 1.0
     assert row["letter_prior"][0] > 0.5 and row["accuracy_debiased"] == 1.0
-    assert "Accuracy by the position of the right option" in (tmp_path / "out" / "report.md").read_text()
+    assert row["readings"]["one order, letter prior divided out"]["accuracy"] == 1.0
+    assert row["cost"]["calls_per_answer"] == 4
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Accuracy by the position of the right option" in text and "## Readings of the answers" in text
 
 
 def test_the_oracle_rung_tells_the_persona_the_stated_preference_and_nothing_else_sees_it(tmp_path):
@@ -418,7 +426,7 @@ def test_the_oracle_rung_tells_the_persona_the_stated_preference_and_nothing_els
     model = ScriptedChatModel(script=persona_agent_script(pick))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
-    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("persona", "oracle"), calibration_users=0), meta)
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("persona", "oracle"), option_orders=1), meta)
     assert report["rungs"]["oracle"]["accuracy"] == 1.0 and report["rungs"]["persona"]["accuracy"] == 0.0
     assert report["rungs"]["oracle"]["users"] == 1  # u0 states nothing: no oracle rung for it
     assert sum(stated in p for p in prompts_seen) == 1  # the oracle answer only
@@ -482,3 +490,76 @@ def test_the_level_corrected_diagnostic_replaces_the_rungs_level_by_the_users(tm
     records[0]["rungs"]["persona"]["items"][1]["probs"] = low
     first, second = level.corrected_medians({"a": users[0]}, records, "persona")["a"]
     assert second < first
+
+
+@needs_shared
+def test_prefeval_at_a_distance_puts_seeded_fillers_from_other_topics_between_preference_and_question():
+    near = load_prefeval(SHARED / "prefeval", form="explicit", n_records=6, seed=0)
+    far = load_prefeval(SHARED / "prefeval", form="explicit", n_records=6, seed=0, distance=20)
+    again = load_prefeval(SHARED / "prefeval", form="explicit", n_records=6, seed=0, distance=20)
+    for a, b, c in zip(near, far, again):
+        assert b.user_id == a.user_id and b.test[0].options == a.test[0].options  # same records, same shuffle
+        assert b.history[0].query == a.history[0].query  # the preference comes first
+        fillers = b.history[1:]
+        assert len(fillers) == 20 and all(f.metadata["filler_from"] != b.attribute for f in fillers)
+        assert [f.query for f in fillers] == [f.query for f in c.history[1:]]  # fixed by the seed
+        assert b.history[0].timestamp < min(f.timestamp for f in fillers)
+        assert max(f.timestamp for f in fillers) < b.test[0].timestamp  # all of them before the question
+    for user in far:  # each filler is a turn of the topic it says it comes from
+        for f in user.history[1:]:
+            assert f.query in {fields["query"] for _, fields in _filler_turns(SHARED / "prefeval", f.metadata["filler_from"])}
+    persona = load_prefeval(SHARED / "prefeval", form="persona", n_records=2, seed=0, distance=100)
+    assert all(len(u.history) == len(p.history) + 100 for u, p in zip(
+        persona, load_prefeval(SHARED / "prefeval", form="persona", n_records=2, seed=0)))
+    with pytest.raises(DatasetError, match="needs more filler turns"):
+        load_prefeval(SHARED / "prefeval", form="explicit", n_records=1, seed=0, distance=400, pool=50)
+
+
+def test_the_default_rung_keeps_what_the_user_stated_and_the_persona_rung_does_not(tmp_path):
+    options = ["steak house", "vegan cafe", "burger bar", "fish market"]
+    said = "I am vegan and avoid all animal products."
+    users = [EvalUser(user_id=f"v{n}", metric="label", attribute="food", history=[
+        Interaction(user_id=f"v{n}", query=said, answer="Noted.", timestamp=1.0),
+        Interaction(user_id=f"v{n}", query="Any plans for the weekend?", answer="Hiking.", timestamp=2.0)],
+        test=[EvalItem(id=f"v{n}-t", query="Where shall we eat?", options=options, ground_truth="vegan cafe",
+                       timestamp=3.0)], alignment_applicable=False) for n in range(2)]
+
+    def pick(system, messages):  # the first option shown, unless the check against the statement weighs it
+        letters = [line[0] for line in messages[-1].content.splitlines() if line[1:3] == ". "]
+        return distribution_reply({letters[0]: 0.7, letters[1]: 0.1, letters[2]: 0.1, letters[3]: 0.1})
+
+    model = ScriptedChatModel(script=persona_agent_script(
+        pick, stated=lambda s: 0.9 if s == said else 0.0,
+        conflicts=lambda option: 0.05 if option == "vegan cafe" else 0.95))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("persona", "default")), meta)
+    assert report["rungs"]["persona"]["accuracy"] == 0.0  # every order: a tie broken by the first option shown
+    assert report["rungs"]["default"]["accuracy"] == 1.0
+    assert report["statements"]["found_per_user"] == 1 and report["statements"]["kept_per_user"] == 1
+    # the check's own effect: the same answers before it (every order) are wrong
+    assert report["rungs"]["default"]["readings"]["every order"]["accuracy"] == 0.0
+    record = json.loads((tmp_path / "out" / "users" / "v0.json").read_text())
+    assert record["statements"]["found"] == 1 and record["rungs"]["default"]["items"][0]["calls"] == 8
+    assert "What the user stated (the default path)" in (tmp_path / "out" / "report.md").read_text()
+
+
+@needs_shared
+def test_eval_statements_measures_detection_and_the_same_subject_rule(tmp_path):
+    from personaagent.eval.statements import measure
+
+    model = ScriptedChatModel(script=persona_agent_script("x", stated=1.0))  # says yes to every sentence it is asked
+    report = measure(SHARED / "prefeval", tmp_path / "out", model, HashEmbeddingFunction(),
+                     {"command": "c", "model": "m"}, records=40, seed=0)
+    d = report["detection"]
+    assert d["statement"]["n"] == 40 and d["persona_turn"]["n"] == 40 and d["request"]["n"] > 80
+    # a model that says yes to everything keeps exactly the turns the filter lets through
+    assert d["statement"]["rate"] > 0.8 and 0 < d["request"]["rate"] < 0.5
+    true_positive = d["statement"]["rate"] * 40 + d["persona_turn"]["rate"] * 40
+    assert d["recall"]["rate"] == pytest.approx(true_positive / 80, abs=0.01)
+    assert d["precision"]["rate"] == pytest.approx(true_positive / (true_positive + d["request"]["rate"] * d["request"]["n"]),
+                                                   abs=0.01)
+    same = report["same_subject"]
+    assert same["threshold"] > 0 and set(same) - {"threshold"} == {
+        "same subject (a statement and its restatement)", "different subjects, same topic", "different subjects, other topics"}
+    assert "## Same subject" in (tmp_path / "out" / "report.md").read_text()

@@ -24,6 +24,8 @@ def cmd_eval(args) -> int:
     if args.versus and not (Path(args.versus) / "users").is_dir():
         raise PersonaAgentError(f"--versus {args.versus}: not a results folder (it has no users/ folder)")
     data = Path(args.data) if args.data else None
+    if args.dataset == "statements":
+        return _statements(args, data or DEFAULT_DATA / "prefeval")
     if args.dataset == "movielens":
         from ..eval.movielens import load_movielens
 
@@ -34,8 +36,10 @@ def cmd_eval(args) -> int:
     elif args.dataset == "prefeval":
         from ..eval.prefeval import load_prefeval
 
-        users = load_prefeval(data or DEFAULT_DATA / "prefeval", form=args.form, n_records=args.records, seed=args.seed)
-        title = f"PrefEval MCQ, {args.form} preference ({len(users)} records)"
+        users = load_prefeval(data or DEFAULT_DATA / "prefeval", form=args.form, n_records=args.records, seed=args.seed,
+                              distance=args.distance)
+        title = f"PrefEval MCQ, {args.form} preference ({len(users)} records" + \
+            (f", {args.distance} unrelated turns before the question)" if args.distance else ")")
     else:
         from ..eval.lamp import load_lamp
 
@@ -48,16 +52,13 @@ def cmd_eval(args) -> int:
     if unknown:
         raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
     optimizer = optimizer_settings(args)
-    settings = LadderSettings(optimizer=optimizer, rungs=rungs, calibration_users=args.calibrate)
+    settings = LadderSettings(optimizer=optimizer, rungs=rungs, option_orders=args.orders)
     context = context_of(args)
-    endpoint = context.agent_model()
-    model = f"{endpoint.model or 'default'} at {endpoint.base_url}" if endpoint.is_remote else \
-        "embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, CPU)"
-    meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": model,
+    meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": _model_name(context),
             "settings": f"seed {args.seed}; optimizer: batch {optimizer.batch_size}, validation {optimizer.validation_size}, "
             f"{optimizer.candidates} candidates per iteration from {', '.join(optimizer.operators)}, margin "
             f"{optimizer.margin}, iterations ≤ {optimizer.max_iters}, loss {optimizer.metric}; concurrency {args.concurrency}; "
-            f"{args.calibrate} users answered under every option rotation"}
+            f"choices read under {args.orders or 'every'} cyclic order(s) of their options"}
     from ..resources import Resources
 
     out = Path(args.out or Path("results") / args.dataset)
@@ -67,6 +68,27 @@ def cmd_eval(args) -> int:
                       report_only=args.report_only, versus=Path(args.versus) if args.versus else None)
     print((out / "report.md").read_text())
     return 0 if report else 1
+
+
+def _statements(args, data: Path) -> int:
+    from ..eval.statements import measure
+    from ..resources import Resources
+
+    context = context_of(args)
+    resources = Resources()
+    model = resources.agent_model_for(context)
+    meta = {"command": "personaagent " + " ".join(sys.argv[1:]), "model": _model_name(context)}
+    out = Path(args.out or Path("results") / "stated-detection")
+    measure(data, out, model, resources.memory_for(context).embedder, meta, records=args.records, seed=args.seed,
+            retry=resources.retry)
+    print((out / "report.md").read_text())
+    return 0
+
+
+def _model_name(context) -> str:
+    endpoint = context.agent_model()
+    return f"{endpoint.model or 'default'} at {endpoint.base_url}" if endpoint.is_remote else \
+        "embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, CPU)"
 
 
 def optimizer_settings(args) -> OptimizerSettings:
@@ -79,18 +101,22 @@ def optimizer_settings(args) -> OptimizerSettings:
 def add_commands(sub) -> None:
     ev = sub.add_parser("eval", help="the ablation ladder on MovieLens, PrefEval or LaMP-format data",
                         description="Answer each user's test items several ways (non-personalized, memory only, "
-                        "persona, persona with computed evidence, the same reading the item catalogue where the "
+                        "persona from the profile, the default path (that persona keeping what the user stated), "
+                        "the default persona with computed evidence, the same reading the item catalogue where the "
                         "dataset has one, an oracle persona told the preference where the dataset states it, full "
                         "with test-time alignment) with the same model; write report.json, report.md and PNG plots to --out. Each user's answers are "
                         "recorded there (OUT/users, no dataset content), so an interrupted run resumes, on this "
                         "machine or another, and unchanged rungs are reused.")
-    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp"])
+    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp", "statements"],
+                    help="statements: how well stated preferences are found and told apart by subject, on "
+                    "PrefEval's turns (--records, --seed, --out; no ladder)")
     ev.add_argument("--data", help=f"dataset folder (default: {DEFAULT_DATA}/<dataset folder>)")
     ev.add_argument("--out", help="results folder (default: results/<dataset>)")
     ev.add_argument("--users", type=int, default=40, help="MovieLens: number of users drawn with --seed (default 40)")
     ev.add_argument("--user-ids", help="MovieLens: comma-separated user ids instead of --users")
     ev.add_argument("--test", type=int, default=5, help="MovieLens: test ratings per user (default 5)")
-    ev.add_argument("--records", type=int, default=100, help="PrefEval: records, spread over topics (default 100)")
+    ev.add_argument("--records", type=int, default=100, help="PrefEval (and statements): records, spread over "
+                    "topics (default 100)")
     ev.add_argument("--form", default="choice", choices=["explicit", "choice", "persona"],
                     help="PrefEval: the form the preference is given in (default choice)")
     ev.add_argument("--questions", help="LaMP: questions JSON file")
@@ -110,10 +136,14 @@ def add_commands(sub) -> None:
                     "1 − p(the user's pick), or a rating's expected absolute error; median: a rating's loss is the "
                     "absolute error of its distribution's median, what MAE measures)")
     ev.add_argument("--concurrency", type=int, default=1, help="users evaluated in parallel (default 1)")
-    ev.add_argument("--calibrate", type=int, default=20, metavar="N",
-                    help="option questions: the first N users also answer under every rotation of the options, "
-                    "to estimate each rung's letter prior (default 20)")
-    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,evidence,catalogue,oracle,full (catalogue: only where the dataset gives an item catalogue, MovieLens; oracle, a ceiling that reads the preference as the dataset states it: only PrefEval)")
+    ev.add_argument("--orders", type=int, default=0, metavar="K",
+                    help="option questions: answer each under K cyclic orders of its options (0, the default: every "
+                    "order, so the report compares reading one order, two, every order, and dividing out the letter "
+                    "prior)")
+    ev.add_argument("--distance", type=int, default=0, metavar="N",
+                    help="PrefEval: N unrelated turns from other topics' records between the preference and the "
+                    "question (default 0)")
+    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,default,evidence,catalogue,oracle,full (catalogue: only where the dataset gives an item catalogue, MovieLens; oracle, a ceiling that reads the preference as the dataset states it: only PrefEval)")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")
     ev.add_argument("--versus", metavar="DIR",

@@ -31,7 +31,14 @@ def alignment_summary(aligned: list[dict]) -> dict[str, Any]:
         "rejected_despite_batch_gain": sum(1 for c in pool if not c["accepted"] and (c.get("batch_improvement") or 0) > 0),
         "mean_accepted_change_chars": fmean(c["change"] for c in accepted) if accepted else None,
         "stop_reasons": dict(sorted(Counter(r["optimization"].get("stop_reason") for r in aligned).items())),
-        "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)}
+        "model_calls": sum(r["optimization"].get("model_calls", 0) for r in aligned)} | _reuses(aligned)
+
+
+def _reuses(aligned: list[dict]) -> dict[str, str]:
+    """The rung whose answers the full rung reuses where nothing was accepted, when it is not the
+    persona rung (the default rung, once the persona keeps what the user stated)."""
+    reused = {r["rungs"]["full"].get("same_as") for r in aligned if "full" in r.get("rungs", {})} - {None, "persona"}
+    return {"reuses": min(reused)} if reused else {}
 
 
 def _decrease_by_iteration(aligned: list[dict]) -> dict[int, float]:

@@ -10,7 +10,8 @@ from ..answers.text import LETTERS
 from .ladder import RUNGS
 
 RUNG_LABELS = {"non_personalized": "non-personalized", "memory_only": "memory only",
-               "persona": "persona (no alignment)", "evidence": "persona + computed evidence",
+               "persona": "persona (no alignment)", "default": "default path (persona + what the user said)",
+               "evidence": "persona + computed evidence",
                "catalogue": "evidence + item catalogue", "oracle": "persona + stated preference (oracle)",
                "full": "full (aligned)"}
 
@@ -127,6 +128,42 @@ def _positions(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+READINGS_NOTE = ("Other readings of the same answers (each choice was answered under every cyclic order of its "
+                 "options): the order given only (one call, as before the orders were read), two orders half the "
+                 "options apart, every order (the default; for a rung whose persona keeps what the user stated the "
+                 "answer is also weighed by the check of each option against it, so every order is the answer "
+                 "before that check), and the order given with the rung's letter prior divided out. Spread: highest "
+                 "minus lowest accuracy over the positions of the right option. Paired: the reading minus the "
+                 "answer as given, same items, 95% bootstrap over users.")
+
+
+def _readings(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for rung, row in report["rungs"].items():
+        if "readings" not in row:
+            continue
+        spent = row.get("cost")
+        rows.append([RUNG_LABELS[rung], "as answered", row["accuracy"], row["accuracy_ci95"], row["position_spread"],
+                     "", f"{spent['calls_per_answer']:.1f} calls, {spent['seconds_per_answer']:.1f} s" if spent else ""])
+        rows += [[RUNG_LABELS[rung], name, r["accuracy"], r["accuracy_ci95"], r["position_spread"],
+                  _difference(r["vs_as_answered"]), ""] for name, r in row["readings"].items()]
+    if not rows:
+        return []
+    return ["", "## Readings of the answers", "", READINGS_NOTE, ""] + _table(
+        ["rung", "reading", "accuracy", "95% CI", "spread over positions", "vs as answered", "cost per answer"], rows)
+
+
+def _statements(report: dict[str, Any]) -> list[str]:
+    s = report.get("statements")
+    if not s:
+        return []
+    return ["", f"What the user stated (the default path): {s['found_per_user']:.2f} statements found per user in "
+            f"their history, {s['kept_per_user']:.2f} kept once later ones replaced earlier ones on the same subject; "
+            f"{s['users_with_none']} of {s['users']} users had none kept. Finding them took {s['seconds_per_user']:.1f} s "
+            f"per user ({s['sentences_asked']} sentences asked about in the run; a sentence asked once is not asked "
+            "again)."]
+
+
 def _paired(report: dict[str, Any]) -> list[str]:
     rows = [[name, p["metric"], p["delta"], p["ci95"], f"{p['test']} p={p['p']:.3f}",
              _difference(p["continuous"]) if p.get("continuous") else "", p["verdict"]]
@@ -148,7 +185,8 @@ def _alignment(a: dict[str, Any]) -> list[str]:
     lines = ["", "## Alignment", "",
              f"{a['users_with_accepted_persona']} of {a['users_aligned']} aligned users got an accepted persona; "
              f"{a['model_calls']} optimizer model calls in all; stop reasons {a['stop_reasons']}. Where no candidate "
-             "was accepted, the full rung reuses that user's persona-rung answers (same persona, temperature 0)."]
+             f"was accepted, the full rung reuses that user's {a.get('reuses', 'persona')}-rung answers (same persona, "
+             "temperature 0)."]
     if a["candidates"]:
         lines += [f"Candidates proposed, by operator: {a['candidates_by_operator']}; accepted: {a['accepted_by_operator']}. "
                   f"Accepted candidates that also gained on the validation window: {a['accepted_with_validation_gain']} "
@@ -182,6 +220,6 @@ def markdown(report: dict[str, Any]) -> str:
     if rating:
         lines += _medians(report)
     else:
-        lines += _positions(report)
+        lines += _positions(report) + _readings(report) + _statements(report)
     lines += _paired(report) + _timing(report) + _alignment(report["alignment"]) + _failures(report)
     return "\n".join(lines) + "\n"

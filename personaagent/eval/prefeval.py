@@ -7,6 +7,12 @@ labelled, so the alignment rung is not applicable). The test item is the benchma
 its four options shuffled by a fixed seed (the files list the aligned option first), stated as the
 request's answer options, so the answer is read from the model's distribution over the letters.
 The four folders are index-aligned: record i of a topic is the same preference in each.
+
+At a ``distance`` of N, N unrelated interactions come between the preference and the question
+(PrefEval's own setting, where preference following collapses as the gap grows). They are drawn,
+fixed by the seed, from a pool of turns of *other* topics' records (explicit statements, turns of
+persona-driven conversations, choice conversations), so retrieval and the persona's statements
+have competition: many of those turns state preferences of their own.
 """
 
 from __future__ import annotations
@@ -76,10 +82,47 @@ def _history(form: str, record: dict, user: str, seed: int, where: str) -> list[
     return [item(n, query=conv[k]["user"], answer=conv[k]["assistant"]) for n, k in enumerate(turns)]
 
 
+Filler = tuple[str, dict]  # (topic, the fields of one interaction)
+POOL = 300  # filler turns drawn for a run, at most (fewer distinct texts: fewer detection calls)
+
+
+def _filler_turns(root: Path, topic: str) -> list[Filler]:
+    """Every turn of ``topic``'s records that can stand between a preference and its question."""
+    turns: list[Filler] = []
+    for record in _load(root / FOLDERS["explicit"] / f"{topic}.json"):
+        turns.append((topic, {"query": record["preference"], "answer": "Noted, I will keep that in mind."}))
+    for record in _load(root / FOLDERS["persona"] / f"{topic}.json"):
+        for turn in record["conversation"].values():
+            turns.append((topic, {"query": turn["user"], "answer": turn["assistant"]}))
+    for record in _load(root / FOLDERS["choice"] / f"{topic}.json"):
+        conv = record["conversation"]
+        turns.append((topic, {"query": conv["query"], "answer": conv["assistant_options"],
+                              "feedback": conv["user_selection"]}))
+    return turns
+
+
+def filler_pool(root: Path, topics: list[str], seed: int, size: int = POOL) -> list[Filler]:
+    """``size`` turns drawn (seeded) uniformly from all topics' turns."""
+    turns = [turn for topic in topics for turn in _filler_turns(root, topic)]
+    return random.Random(f"{seed}:fillers").sample(turns, min(size, len(turns)))
+
+
+def fillers(pool: list[Filler], topic: str, distance: int, key: str) -> list[Filler]:
+    """``distance`` turns of ``pool`` from topics other than ``topic``, in a seeded order."""
+    others = [(other, fields) for other, fields in pool if other != topic]
+    if distance > len(others):
+        raise DatasetError(f"{key}: a distance of {distance} needs more filler turns than the pool's {len(others)}")
+    return random.Random(key).sample(others, distance)
+
+
 def load_prefeval(
     root: str | Path, *, form: str = "choice", n_records: int = 40, seed: int = 0, topics: list[str] | None = None,
+    distance: int = 0, pool: int = POOL,
 ) -> list[EvalUser]:
-    """``n_records`` records spread round-robin over the topics (seeded), one EvalUser each."""
+    """``n_records`` records spread round-robin over the topics (seeded), one EvalUser each, with
+    ``distance`` filler turns between the preference and the question."""
+    if distance < 0:
+        raise DatasetError(f"the distance must be 0 or more (got {distance})")
     if form not in FORMS:
         raise DatasetError(f"unknown PrefEval form {form!r}; choose one of {', '.join(FORMS)}")
     root = Path(root)
@@ -100,6 +143,7 @@ def load_prefeval(
         for topic, queue in queues.items():
             if queue and len(picked) < n_records:
                 picked.append((topic, queue.pop(0)))
+    fill = filler_pool(root, all_topics, seed, pool) if distance else []
     users = []
     for topic, i in picked:
         mcq = _load(root / "mcq_options" / f"{topic}.json")[i]
@@ -108,8 +152,11 @@ def load_prefeval(
         user = f"pe-{form}-{topic}-{i}"
         options, letter = shuffled(_field(mcq, "classification_task_options", f"mcq_options/{topic}.json[{i}]"), seed, where)
         history = _history(form, history_record, user, seed, where)
+        history += [Interaction(user_id=user, timestamp=T0 + len(history) + n, source="ingest",
+                                metadata={"domain": "preferences", "filler_from": other}, **fields)
+                    for n, (other, fields) in enumerate(fillers(fill, topic, distance, f"{seed}:{where}:fillers"))]
         test = EvalItem(id=user, query=_field(mcq, "question", where), options=options,
-                        ground_truth=options[LETTERS.index(letter)], timestamp=T0 + 100,
+                        ground_truth=options[LETTERS.index(letter)], timestamp=T0 + max(100, len(history) + 1),
                         attributes={"topic": topic, "index": i})
         users.append(EvalUser(user_id=user, history=history, test=[test], metric="label", attribute=topic,
                               alignment_applicable=form == "choice",

@@ -8,8 +8,10 @@ ground truth from the dataset. A rung whose settings, prompts and model are unch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .. import prompts
 from ..memory.store import MemoryStore
 from ..resources import Resources
 from .ladder import LadderSettings, evaluate_user
@@ -30,6 +33,25 @@ def read_records(out_dir: Path, users: list[EvalUser]) -> list[dict]:
     """The records of ``users`` that a run in ``out_dir`` holds."""
     paths = [Path(out_dir) / "users" / f"{u.user_id}.json" for u in users]
     return [json.loads(p.read_text()) for p in paths if p.exists()]
+
+
+class Detections:
+    """The statement detector's answers in a run (sentence → p(yes)): users whose histories share
+    turns (PrefEval's fillers) ask about each sentence once, and a resumed run reuses them. Kept
+    beside the store (not committed: the keys are dataset text), one file per model and prompt."""
+
+    def __init__(self, folder: Path, model: str):
+        tag = hashlib.sha256(json.dumps([model, prompts.STATED_INSTRUCTION, prompts.STATED_INPUT]).encode()).hexdigest()
+        self.path = Path(folder) / f"detections-{tag[:12]}.json"
+        self.answers: dict[str, float] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self._lock = threading.Lock()
+
+    def save(self) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(dict(self.answers)))
+            tmp.replace(self.path)
 
 
 def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, settings: LadderSettings,
@@ -49,7 +71,7 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     failures: list[str] = []
     spent: list[float] = []
 
-    calibrated = {u.user_id for u in users[: settings.calibration_users]}
+    detections = Detections(out_dir / "store", meta["model"])
 
     def one(user: EvalUser) -> dict | None:
         path = out_dir / "users" / f"{user.user_id}.json"
@@ -59,13 +81,15 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
             return cached
         began = time.monotonic()
         try:
-            record = evaluate_user(user, resources, settings, meta["model"], cached, user.user_id in calibrated,
-                                   stage=lambda s: bar.set_postfix_str(f"{user.user_id}: {s}"))
+            record = evaluate_user(user, resources, settings, meta["model"], cached,
+                                   stage=lambda s: bar.set_postfix_str(f"{user.user_id}: {s}"),
+                                   detections=detections.answers)
         except Exception as exc:  # one user's failure is reported, not fatal to the run
             log.exception("evaluation of %s failed", user.user_id)
             failures.append(f"{user.user_id}: {type(exc).__name__}: {exc}")
             return cached
         if record != cached:
+            detections.save()
             spent.append(time.monotonic() - began)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=1, default=str))

@@ -54,18 +54,58 @@ def score_item(item: EvalItem, answer: dict[str, Any], prior: list[float] | None
         if not probs:
             return {"right": False, "right_debiased": False, "p_right": 0.0, "nll": -math.log(1e-6),
                     "position": wanted, "unparsed": True}
-        fixed = debias(probs, prior) if prior else probs
-        return {"right": max(range(len(probs)), key=probs.__getitem__) == wanted,
-                "right_debiased": max(range(len(fixed)), key=fixed.__getitem__) == wanted,
+        read = readings(answer, prior)
+        fixed = read.get(PRIOR_DIVIDED) or (debias(probs, prior) if prior else probs)
+        return {"right": _top(probs) == wanted, "right_debiased": _top(fixed) == wanted,
                 "p_right": probs[wanted], "nll": -math.log(max(probs[wanted], 1e-6)),
-                "position": wanted, "unparsed": False}
+                "position": wanted, "unparsed": False,
+                "readings": {name: _top(dist) == wanted for name, dist in read.items()}}
     right = label_match({"ground_truth": item.ground_truth}, answer.get("text", "")).loss == 0
     return {"right": right, "right_debiased": right, "p_right": float(right), "unparsed": False}
 
 
+ONE_ORDER, TWO_ORDERS, EVERY_ORDER = "one order", "two orders", "every order"
+PRIOR_DIVIDED = "one order, letter prior divided out"
+READINGS = (ONE_ORDER, TWO_ORDERS, EVERY_ORDER, PRIOR_DIVIDED)
+
+
+def _top(probs: list[float]) -> int:
+    return max(range(len(probs)), key=probs.__getitem__)
+
+
+def _mean(rows: list[list[float]]) -> list[float]:
+    return [sum(column) / len(rows) for column in zip(*rows)]
+
+
+def by_position(orders: list[list[float]]) -> list[list[float]]:
+    """An answer's distributions under every cyclic order, option-indexed (as recorded), turned
+    position-indexed: under order k, option i sat at position i − k."""
+    n = len(orders)
+    return [[dist[(j + k) % n] for j in range(n)] for k, dist in enumerate(orders)]
+
+
+def readings(answer: dict[str, Any], prior: list[float] | None = None) -> dict[str, list[float]]:
+    """The distributions over an item's options that other readings of the same answer give,
+    where it was read under every cyclic order of its options: the order given only (one call),
+    two orders half the options apart, every order, and the order given with the letter prior
+    divided out. Empty otherwise. (What the answer *was* is ``probs``: every order, weighed by the
+    check against what the user stated where the rung has statements.)"""
+    orders = answer.get("orders") or []
+    if len(orders) < 2 or len(orders) != len(orders[0]) or not all(sum(o) > 0 for o in orders):
+        return {}
+    out = {ONE_ORDER: orders[0], TWO_ORDERS: _mean([orders[0], orders[round(len(orders) / 2)]]),
+           EVERY_ORDER: _mean(orders)}
+    if prior and len(prior) == len(orders):
+        out[PRIOR_DIVIDED] = debias(orders[0], prior)
+    return out
+
+
 def rung_prior(records: list[dict], rung: str) -> list[float] | None:
-    """The rung's letter prior, from the items answered under every rotation of their options."""
+    """The rung's letter prior, from the items answered under every rotation of their options
+    (recorded by the rung as ``rotations``, or each answer's ``orders``)."""
     rotated = [r["positions"] for rec in records for r in rec["rungs"].get(rung, {}).get("rotations", [])]
+    rotated += [by_position(a["orders"]) for rec in records for a in rec["rungs"].get(rung, {}).get("items", [])
+                if len(a.get("orders") or []) > 1 and len(a["orders"]) == len(a["orders"][0])]
     rotated = [shifts for shifts in rotated if all(len(s) == len(shifts[0]) and sum(s) > 0 for s in shifts)]
     lengths = {len(shifts[0]) for shifts in rotated}
     return letter_prior(rotated) if rotated and len(lengths) == 1 else None

@@ -19,14 +19,46 @@ from .types import EvalUser
 UNALIGNED = ("non_personalized", "memory_only", "persona")
 
 
-def by_position(scored: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+def by_position(scored: dict[str, list[dict]], right=lambda s: s["right"]) -> dict[str, dict[str, float]]:
     """Accuracy when the right option is A, B, C, …: how much the letter decides."""
     rows: dict[int, list[bool]] = {}
     for items in scored.values():
         for s in items:
             if "position" in s:
-                rows.setdefault(s["position"], []).append(s["right"])
+                rows.setdefault(s["position"], []).append(right(s))
     return {LETTERS[p]: {"accuracy": fmean(v), "items": len(v)} for p, v in sorted(rows.items())}
+
+
+def spread(positions: dict[str, dict[str, float]]) -> float:
+    """Highest minus lowest accuracy over the positions of the right option."""
+    accuracies = [row["accuracy"] for row in positions.values()]
+    return max(accuracies) - min(accuracies)
+
+
+def readings(scored: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
+    """Each other reading of the rung's answers (``scoring.readings``): its accuracy with the
+    interval, by position with the spread, and paired with the answers as given (same items)."""
+    names = [name for name in scoring.READINGS
+             if scored and all(name in s.get("readings", {}) for items in scored.values() for s in items)]
+    out = {}
+    for name in names:
+        right = {u: [float(s["readings"][name]) for s in items] for u, items in scored.items()}
+        accuracy, low, high = stats.bootstrap_mean(right)
+        positions = by_position(scored, lambda s: s["readings"][name])
+        out[name] = {"accuracy": accuracy, "accuracy_ci95": [low, high], "by_position": positions,
+                     "position_spread": spread(positions),
+                     "vs_as_answered": stats.paired_difference(right, scoring.values(scored, "right"))}
+    return out
+
+
+def cost(records: list[dict], rung: str) -> dict[str, float] | None:
+    """Model calls and seconds per answer of a rung (where its answers recorded their calls)."""
+    answers = [a for rec in records for a in rec["rungs"].get(rung, {}).get("items", [])]
+    seconds = [rec["rungs"][rung]["seconds"] / len(rec["rungs"][rung]["items"]) for rec in records
+               if rec["rungs"].get(rung, {}).get("items") and "same_as" not in rec["rungs"][rung]]
+    if not answers or not all("calls" in a for a in answers) or not seconds:
+        return None
+    return {"calls_per_answer": fmean(a["calls"] for a in answers), "seconds_per_answer": fmean(seconds)}
 
 
 def metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
@@ -46,6 +78,8 @@ def metric_row(kind: str, scored: dict[str, list[dict]]) -> dict[str, Any]:
             "p_right": fmean(s["p_right"] for s in items)}
     if kind == "choice":
         row |= {"nll": fmean(s["nll"] for s in items), "by_position": by_position(scored)}
+        if other := readings(scored):
+            row |= {"position_spread": spread(row["by_position"]), "readings": other}
     return row
 
 
@@ -56,6 +90,8 @@ def rung_table(kind: str, by_id: dict[str, EvalUser], records: list[dict], score
     for rung in table:
         if prior := scoring.rung_prior(records, rung):
             table[rung]["letter_prior"] = prior
+        if spent := cost(records, rung):
+            table[rung]["cost"] = spent
         if kind == "rating" and (signal := level.beyond_user_mean(by_id, scoring.values(scored[rung], "mean"))):
             table[rung]["beyond_user_mean"] = signal
         if kind == "rating" and (follows := level.follows_user_level(by_id, scoring.values(scored[rung], "mean"))):
@@ -92,6 +128,19 @@ def timing(records: list[dict]) -> dict[str, Any]:
     return out
 
 
+def statements_summary(records: list[dict]) -> dict[str, Any] | None:
+    """What the default path found in the users' histories: statements per user (found, and kept
+    once later ones on the same subject replaced earlier ones), and what finding them cost."""
+    found = [r["statements"] for r in records if "statements" in r]
+    if not found:
+        return None
+    return {"users": len(found), "found_per_user": fmean(s["found"] for s in found),
+            "kept_per_user": fmean(s["kept"] for s in found),
+            "users_with_none": sum(1 for s in found if not s["kept"]),
+            "seconds_per_user": fmean(s["seconds"] for s in found),
+            "sentences_asked": sum(s.get("new_sentences_asked", 0) for s in found)}
+
+
 def summarise(users: list[EvalUser], records: list[dict], meta: dict[str, Any],
               versus: tuple[str, list[dict]] | None = None) -> dict[str, Any]:
     """The report's figures over ``records`` (those of ``users``), after ``meta``; ``versus``:
@@ -111,6 +160,8 @@ def summarise(users: list[EvalUser], records: list[dict], meta: dict[str, Any],
         report["paired"] |= compare.against_baselines(with_items, scored, table)
     if versus:
         report["paired"] |= compare.versus(kind, by_id, records, scored, *versus, loss)
+    if told := statements_summary(records):
+        report["statements"] = told
     report["alignment"] = alignment_summary([r for r in records if "optimization" in r])
     if gain := transfer(kind, records, scored, loss):
         report["alignment"]["transfer"] = gain
