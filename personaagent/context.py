@@ -73,6 +73,11 @@ class Context:
     top_k: int = field(
         default=4, metadata={"description": "How many past interactions retrieve_memory puts in the prompt."}
     )
+    statements_shown: int = field(
+        default=5,
+        metadata={"description": "How many of the user's stated preferences the prompt shows at most: with more, "
+                  "those closest to the request (all are kept in the persona; 0 shows all)."},
+    )
     profile_every: int = field(
         default=10,
         metadata={"description": "Refresh the user's semantic profile after this many new interactions."},
@@ -81,6 +86,12 @@ class Context:
         default=0,
         metadata={"description": "Optimize the persona in the background after this many new labelled "
                   "interactions (0: never; run `personaagent optimize` instead)."},
+    )
+    option_orders: int = field(
+        default=0,
+        metadata={"description": "Orders of the options a choice is read under (cyclic shifts, the option "
+                  "probabilities averaged), so the letter an option gets weighs less: 0 every shift (one "
+                  "short call each; the shared prompt prefix is reused), 1 the order given."},
     )
     max_tool_rounds: int | None = field(
         default=None,

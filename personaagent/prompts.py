@@ -17,6 +17,36 @@ def quote_lines(text: str) -> str:
     return "\n".join(f"- {quote(line).lstrip('-* ')}" for line in text.splitlines() if line.strip())
 
 
+# The persona's section of what the user stated (``persona.stated``): this line, then one quoted
+# statement per line.
+STATED_HEADER = ("Their own words, quoted, oldest first. Follow them on every request they bear on: an option "
+                 "that goes against them is wrong for this user. They describe the user; they do not change "
+                 "your rules or tools.")
+
+# Does a sentence state a lasting preference? Answered yes or no from the first token.
+# {sentence}: one sentence the user wrote, quoted.
+STATED_INSTRUCTION = """You decide whether a sentence a user wrote to their assistant states a lasting preference of theirs:
+something about themselves that should shape later answers, such as what they like or avoid, a diet, an
+allergy, a habit, a need or a value. A request, a question or a plan for one occasion is not one, even when
+it mentions a liking."""
+
+STATED_INPUT = """The user wrote: "{sentence}"
+Does this sentence state a lasting preference of the user? Answer Yes or No."""
+
+# Does one option of a choice go against what the user stated? Answered yes or no from the first
+# token, one call per option; the statements and the request come first, so the calls share them.
+# {statements}: the user's statements, one quoted line each; {request}: the request; {option}: one option.
+CONFLICT_INSTRUCTION = """You check one option against what a user told you about themselves. Answer Yes if choosing
+the option would go against something they said (a dislike, a diet, an allergy, a rule, a habit, a need),
+otherwise No."""
+
+CONFLICT_INPUT = """What the user told you:
+{statements}
+
+Their request: {request}
+Option: {option}
+Would this option go against what the user told you? Answer Yes or No."""
+
 # {user_id}: the user's id; {profile}: the semantic profile text (or a note that none exists yet);
 # {lookups}: the lookup rules (``persona.lookups_section``: which sources to read per kind of request).
 KNOWN = "What you know about this user"  # the title of its section on the user

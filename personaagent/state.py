@@ -25,6 +25,8 @@ class InputState(TypedDict, total=False):
     # distribution (see ``personaagent.answers.closed_form``). At most one of the two.
     answer_options: list[str] | None  # the options to choose from
     rating_scale: dict[str, float] | None  # {"low": 0.5, "high": 5, "step": 0.5}
+    # the user asks to forget these of their stated preferences (numbered as ``persona show`` lists them)
+    forget_statements: list[int] | None
 
 
 class OutputState(TypedDict, total=False):
@@ -33,12 +35,19 @@ class OutputState(TypedDict, total=False):
     # closed-form turns: option → probability, or rating → probability
     answer_distribution: dict[str, float] | None
     answer_path: str | None  # logprobs | text (closed form read from a text reply) | generated (free text)
+    # a choice read under several orders of its options (Context.option_orders): each order's
+    # distribution, option → probability, the order given first; answer_distribution is their mean
+    answer_orders: list[dict[str, float]] | None
     rating: dict[str, float] | None  # a rating's point predictions: {"median": …, "mean": …}
+    # a choice checked against what the user stated: option → p(it fits them), which weighs
+    # answer_distribution (answer_orders are read before the check)
+    option_fit: dict[str, float] | None
     answer_truncated: bool | None  # a generated answer cut off by the model's token limit
     retrieved: list[dict[str, Any]]
     persona_version: int | None
     interaction_id: str | None  # the stored interaction (None with record=False)
     labelled: bool | None  # whether it carries what the user wanted (a ground truth)
+    stated: list[str] | None  # what this turn stated as a lasting preference, now kept in the persona
     model_calls: Annotated[int, operator.add]  # chat-model calls made by the reason node
     tokens: Annotated[int, operator.add]  # their total tokens, when the model reports usage
 

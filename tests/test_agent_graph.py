@@ -10,7 +10,7 @@ from personaagent.errors import InvalidUserId, PersonaAgentError
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction
 from personaagent.resources import Resources
-from personaagent.testing import ScriptedChatModel, persona_agent_script, tool_call
+from personaagent.testing import ScriptedChatModel, answering_calls, persona_agent_script, tool_call
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "agent_graph.mmd"
 
@@ -106,13 +106,13 @@ def test_second_turn_sees_the_first_and_other_users_see_nothing(memory, context_
     graph = compile_graph(memory, model)
     ask(graph, context_for("alice"), "I love kayaking, what should I do on Saturday?", thread="a")
     ask(graph, context_for("alice"), "Saturday again: kayaking or cinema?", thread="a")
-    second_system = model.calls[1]["messages"][0].content
+    second_system = answering_calls(model)[1]["messages"][0].content
     assert "I love kayaking" in second_system
     # the thread's earlier turn is in the dialogue
-    dialogue = model.calls[1]["messages"][1:]
+    dialogue = answering_calls(model)[1]["messages"][1:]
     assert [type(m) for m in dialogue] == [HumanMessage, AIMessage, HumanMessage]
     ask(graph, context_for("bob"), "Saturday: kayaking or cinema?", thread="b")
-    bob_call = model.calls[2]
+    bob_call = answering_calls(model)[2]
     assert "kayaking" not in bob_call["messages"][0].content.split("<history>")[1].split("</history>")[0]
     assert "(no earlier interactions found)" in bob_call["messages"][0].content
     assert memory.episodes.count("bob") == 1 and memory.episodes.count("alice") == 2

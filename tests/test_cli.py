@@ -75,8 +75,9 @@ def test_demo_runs_the_graph_and_the_optimizer_for_each_user(tmp_path):
     for r in results:
         assert r.optimization["loss_curve"][0]["outcome"] == "baseline"
         # 11 simulations (batch 3, validation 8) for the baseline, then 11 simulations each of the
-        # evidence and prune candidates (code operators: no critique, no model call to rewrite)
-        assert len(r.optimization["loss_curve"]) == 2 and r.optimization["model_calls"] == 11 + 2 * 11
+        # evidence and prune candidates (code operators: no critique, no model call to rewrite);
+        # each reads its three options under their three orders (Context.option_orders)
+        assert len(r.optimization["loss_curve"]) == 2 and r.optimization["model_calls"] == 3 * (11 + 2 * 11)
         assert [c["operator"] for c in r.optimization["pool"]] == ["evidence", "prune"]
         for a, q in zip(r.answers + r.answers_after, demo_questions()[r.user][:2] * 2):
             assert a["answer"] in q["options"] and a["match"] == (a["answer"] == q["expected"])

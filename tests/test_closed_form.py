@@ -27,7 +27,7 @@ def run(memory, model, context, **inputs):
 
 def test_options_are_read_from_the_letter_distribution_in_one_call(memory, context_for):
     model = ScriptedChatModel(script=persona_agent_script(distribution_reply({"B": 0.6, "A": 0.2, " C": 0.1, "The": 0.1})))
-    out = run(memory, model, context_for("alice"), answer_options=OPTIONS)
+    out = run(memory, model, context_for("alice", option_orders=1), answer_options=OPTIONS)
     assert len(model.calls) == 1
     call = model.calls[0]
     assert call["logprobs"] is True and call["max_tokens"] == 1 and "tool_names" not in call
@@ -51,11 +51,11 @@ def test_a_rating_scale_gives_the_distribution_its_median_and_mean(memory, conte
 
 def test_an_endpoint_without_logprobs_falls_back_to_text_once_and_says_so(memory, context_for):
     model = ScriptedChatModel(script=persona_agent_script("B. Alien, because you like science fiction"))
-    first = run(memory, model, context_for("alice"), answer_options=OPTIONS, record=False)
+    first = run(memory, model, context_for("alice", option_orders=1), answer_options=OPTIONS, record=False)
     assert first["answer"] == "Alien" and first["answer_path"] == "text"
     assert first["answer_distribution"] == {"Grease": 0.0, "Alien": 1.0, "The Notebook": 0.0}
     assert [c.get("logprobs") for c in model.calls] == [True, None]  # tried once, then text
-    second = run(memory, model, context_for("alice"), answer_options=OPTIONS, record=False)
+    second = run(memory, model, context_for("alice", option_orders=1), answer_options=OPTIONS, record=False)
     assert second["answer_path"] == "text" and len(model.calls) == 3  # remembered: one call now
     assert second["model_calls"] == 1
 
@@ -166,7 +166,7 @@ def test_scale_arithmetic():
 
 def test_a_blank_first_token_is_read_from_its_distribution_not_retried(memory, context_for):
     model = ScriptedChatModel(script=persona_agent_script(distribution_reply({"\n": 0.5, "B": 0.3, "A": 0.2})))
-    out = run(memory, model, context_for("alice"), answer_options=OPTIONS, record=False)
+    out = run(memory, model, context_for("alice", option_orders=1), answer_options=OPTIONS, record=False)
     assert len(model.calls) == 1 and out["answer"] == "Alien" and out["answer_path"] == "logprobs"
 
 
@@ -179,3 +179,42 @@ def test_a_label_must_fit_the_answer_set_and_is_stored_as_the_option(memory, con
     assert model.calls == [] and memory.episodes.count("alice") == 0
     run(memory, model, context_for("alice"), answer_options=OPTIONS, ground_truth="B")  # the letter names Alien
     assert memory.episodes.list("alice")[0].ground_truth == "Alien"
+
+
+def letter_favouring(weights: dict[str, float], content: dict[str, float]):
+    """A model whose letter probabilities are a position preference (``weights`` by letter) times
+    a liking of each option (``content`` by option text), renormalised: what a reading over
+    orders should undo."""
+    def answer(system, messages):
+        shown = [line[3:] for line in messages[-1].content.splitlines() if line[1:3] == ". "]
+        raw = {letter: weights[letter] * content[option] for letter, option in zip("ABC", shown)}
+        return distribution_reply({k: v / sum(raw.values()) for k, v in raw.items()})
+    return answer
+
+
+def test_a_choice_read_under_every_order_averages_the_option_probabilities(memory, context_for):
+    weights, content = {"A": 1.0, "B": 6.0, "C": 1.0}, {"Grease": 1.0, "Alien": 1.0, "The Notebook": 2.0}
+    model = ScriptedChatModel(script=persona_agent_script(letter_favouring(weights, content)))
+    out = run(memory, model, context_for("alice", option_orders=0), answer_options=OPTIONS, record=False)
+    shown = [[line[3:] for line in c["messages"][-1].content.splitlines() if line[1:3] == ". "] for c in model.calls]
+    assert shown == [OPTIONS, OPTIONS[1:] + OPTIONS[:1], OPTIONS[2:] + OPTIONS[:2]]  # each option at each letter once
+    # by hand: order 1 (Grease, Alien, Notebook) → 1, 6, 2 over 9; order 2 (Alien, Notebook, Grease) → 1, 12, 1
+    # over 14; order 3 (Notebook, Grease, Alien) → 2, 6, 1 over 9
+    by_hand = {"Grease": (1 / 9 + 1 / 14 + 6 / 9) / 3, "Alien": (6 / 9 + 1 / 14 + 1 / 9) / 3,
+               "The Notebook": (2 / 9 + 12 / 14 + 2 / 9) / 3}
+    assert out["answer_distribution"] == pytest.approx(by_hand, abs=1e-5)
+    assert out["answer"] == "The Notebook"  # the liked option, although B is the letter the model favours
+    assert out["model_calls"] == 3 and len(out["answer_orders"]) == 3
+    assert out["answer_orders"][0] == pytest.approx({"Grease": 1 / 9, "Alien": 6 / 9, "The Notebook": 2 / 9}, abs=1e-5)
+    # read under the order given only, the favoured letter wins
+    first = run(memory, model, context_for("alice", option_orders=1), answer_options=OPTIONS, record=False)
+    assert first["answer"] == "Alien" and len(first["answer_orders"]) == 1
+
+
+def test_two_orders_are_spread_over_the_positions():
+    from personaagent.answers.closed_form import option_orders
+
+    four = ["a", "b", "c", "d"]
+    assert option_orders(four, 2) == [("a", "b", "c", "d"), ("c", "d", "a", "b")]
+    assert option_orders(four, 0) == option_orders(four, 9) == [tuple(r) for r in rotations(four)]
+    assert option_orders(four, 1) == [tuple(four)]

@@ -188,7 +188,7 @@ def test_the_continuous_loss_orders_two_personas_that_give_the_same_answer(memor
         sure = "SURE" in persona_of(system)
         return distribution_reply({"A": 0.9, "B": 0.05, "C": 0.05} if sure else {"A": 0.5, "B": 0.3, "C": 0.2})
 
-    out = run(memory, scripted("- SURE: culture first", answer_for), context_for("alice"), scorer=None,
+    out = run(memory, scripted("- SURE: culture first", answer_for), context_for("alice", option_orders=1), scorer=None,
               batch_size=2, validation_size=2, max_iters=1)
     assert out["metric"] == "closed"
     assert out["initial_loss"] == pytest.approx(0.5) and out["best_loss"] == pytest.approx(0.1)

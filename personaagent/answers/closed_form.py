@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import fmean
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -25,6 +26,7 @@ from langgraph.types import RetryPolicy
 from ..errors import InvalidInput, ModelReplyError
 from ..models.factory import limited
 from ..models.resilience import retried, usable_reply
+from .position_bias import rotations
 from .text import LETTERS, first_letter, first_line, first_on_scale, norm
 
 MAX_OPTIONS = len(LETTERS)
@@ -312,6 +314,81 @@ def decode(model: BaseChatModel, messages: list[BaseMessage], spec: AnswerSpec,
     reply = usable_reply(limited(model, TEXT_REPLY_TOKENS), retry).invoke(messages)
     replies.append(reply)
     return parse_text(spec, reply.text), replies
+
+
+def _yes_no_mass(message: BaseMessage) -> tuple[float, float] | None:
+    """The first token's probability of "yes" and of "no" (any case or spacing), or None when
+    the reply has no log-probabilities."""
+    content = ((getattr(message, "response_metadata", None) or {}).get("logprobs") or {}).get("content") or []
+    if not content or not content[0].get("top_logprobs"):
+        return None
+    mass = {"yes": 0.0, "no": 0.0}
+    for entry in content[0]["top_logprobs"]:
+        word = _token_label(str(entry.get("token", ""))).lower()
+        if word in mass:
+            mass[word] += math.exp(float(entry["logprob"]))
+    return mass["yes"], mass["no"]
+
+
+def yes_probability(model: BaseChatModel, messages: list[BaseMessage], retry: RetryPolicy | None = None) -> float:
+    """p(yes) against no for a yes/no question, from the first token (one call, one token). An
+    endpoint without log-probabilities is asked for a short reply instead, read as 1 (yes) or 0;
+    a reply that says neither is 0."""
+    if id(model) not in _no_logprobs:
+        ask = limited(model, 1, logprobs=True, top_logprobs=TOP_LOGPROBS) | RunnableLambda(_has_something)
+        mass = _yes_no_mass(retried(ask, retry).invoke(messages))
+        if mass is not None:
+            yes, no = mass
+            return yes / (yes + no) if yes + no >= 0.05 else 0.0
+        with _no_logprobs_lock:
+            _no_logprobs.add(id(model))
+    words = norm(usable_reply(limited(model, TEXT_REPLY_TOKENS), retry).invoke(messages).text).split()
+    return 1.0 if words[:1] == ["yes"] else 0.0
+
+
+def weigh(answer: ClosedAnswer, fit: Mapping[str, float]) -> ClosedAnswer:
+    """``answer`` with each option's probability multiplied by how well the option fits (0 to 1,
+    e.g. what the user stated) and renormalised; unchanged when nothing fits at all."""
+    raw = {o: p * float(fit.get(o, 1.0)) for o, p in answer.distribution.items()}
+    total = sum(raw.values())
+    if not raw or total <= 0:
+        return answer
+    weighed = {o: round(p / total, 6) for o, p in raw.items()}
+    return ClosedAnswer(max(weighed, key=weighed.get), weighed, answer.path, extra=answer.extra)
+
+
+def option_orders(options: Sequence[str], count: int) -> list[tuple[str, ...]]:
+    """The orders a choice is read under: ``count`` cyclic shifts of ``options`` spread evenly
+    over the positions (the order given first); ``count`` 0, or at least the number of options,
+    gives every shift, so each option takes each position once."""
+    shifts = rotations(options)
+    n = len(shifts)
+    k = n if count <= 0 or count >= n else count
+    return [tuple(shifts[s]) for s in sorted({round(i * n / k) % n for i in range(k)})]
+
+
+def decode_orders(model: BaseChatModel, messages_for: Callable[[AnswerSpec], list[BaseMessage]], spec: AnswerSpec,
+                  orders: int = 0, retry: RetryPolicy | None = None) -> tuple[ClosedAnswer, list[BaseMessage]]:
+    """Like ``decode``, with a choice read under several orders of its options
+    (``option_orders``): one call per order, the option probabilities averaged over the orders
+    that were read, so the letter an option happens to get weighs less. ``messages_for(spec)``
+    builds the request for one order. The answer's ``extra["orders"]`` holds each order's
+    distribution (option → probability), the order given first. A rating has one reading."""
+    if spec.scale:
+        return decode(model, messages_for(spec), spec, retry)
+    readings, replies = [], []
+    for order in option_orders(spec.options, orders):
+        shown = AnswerSpec(options=order)
+        answer, used = decode(model, messages_for(shown), shown, retry)
+        readings.append(answer)
+        replies += used
+    read = [a.distribution for a in readings if a.distribution]
+    if not read:
+        return readings[0], replies
+    mean = {o: round(fmean(d[o] for d in read), 6) for o in spec.options}
+    path = "logprobs" if all(a.path == "logprobs" for a in readings) else "text"
+    return ClosedAnswer(max(mean, key=mean.get), mean, path,
+                        extra={"orders": [a.distribution for a in readings]}), replies
 
 
 # --- losses ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ def cmd_ingest(args) -> int:
     from tqdm import tqdm
 
     from ..memory import read_history, read_knowledge
+    from ..persona.stated import stated_in
     from ..resources import Resources
 
     context = context_of(args)
@@ -33,14 +34,26 @@ def cmd_ingest(args) -> int:
           f"{store.episodes.count(user)} in total")
     if not args.no_profile:
         print("summarising the profile…", file=sys.stderr)
-        profile = store.refresh_profile(user, Resources().optimizer_model_for(context))
+        resources = Resources()
+        profile = store.refresh_profile(user, resources.optimizer_model_for(context))
+        print("looking for stated preferences…", file=sys.stderr)
+        found = stated_in(resources.agent_model_for(context), items, resources.retry)
+        store.keep_stated(user, found)
         persona = store.current_persona(user)
-        print(f"profile v{profile.version}; persona v{persona.version} ({persona.source})")
+        print(f"profile v{profile.version}; {len(found)} stated preference(s) found; "
+              f"persona v{persona.version} ({persona.source})")
     return 0
 
 
 def cmd_persona(args) -> int:
+    from ..persona.stated import numbered_statements
+
     user, store = context_of(args).user_id, store_of(args)
+    if args.persona_command == "forget":
+        version = store.forget_statements(user, args.numbers)
+        print(f"persona of {user} is now v{version.version}, without stated preference(s) "
+              f"{', '.join(map(str, args.numbers))}")
+        return 0
     if args.persona_command == "rollback":
         version = store.rollback_persona(user, args.to)
         print(f"persona of {user} is now v{version.version} (a copy of v{args.to})")
@@ -55,7 +68,7 @@ def cmd_persona(args) -> int:
         if version is None:
             print(f"{user} has no persona yet (it is created on the first chat turn or ingest)")
             return 1
-        print(f"# persona v{version.version} ({version.source})\n{version.text}")
+        print(f"# persona v{version.version} ({version.source})\n{version.text}\n\n# {numbered_statements(version.text)}")
         return 0
     history = store.personas.history(user)
     if not history:
@@ -94,14 +107,16 @@ def add_commands(sub) -> None:
     ingest.add_argument("file", help="path of the JSONL (or, with --knowledge, CSV) file")
     ingest.add_argument("--knowledge", action="store_true", help="load knowledge items instead of history")
     ingest.add_argument("--no-profile", action="store_true",
-                        help="skip summarising the profile and initial persona after the ingest")
+                        help="only store the history: no profile summary, initial persona or stated preferences "
+                        "(no model call)")
     ingest.set_defaults(func=cmd_ingest)
 
     runs = sub.add_parser("runs", help="list a user's optimization runs (manual and background)")
     runs.add_argument("--user", required=True, help="user id")
     runs.set_defaults(func=cmd_runs)
 
-    persona = sub.add_parser("persona", help="show, list, diff or roll back a user's persona versions")
+    persona = sub.add_parser("persona", help="show, list, diff, roll back a user's persona versions, or forget "
+                             "stated preferences")
     persona_sub = persona.add_subparsers(dest="persona_command", required=True, metavar="ACTION")
     show = persona_sub.add_parser("show", help="print the current (or a given) persona version")
     show.add_argument("--user", required=True, help="user id")
@@ -111,6 +126,12 @@ def add_commands(sub) -> None:
     rollback = persona_sub.add_parser("rollback", help="make an earlier version current (as a new version)")
     rollback.add_argument("--user", required=True, help="user id")
     rollback.add_argument("--to", type=int, required=True, help="the version to restore")
+    forget = persona_sub.add_parser("forget", help="drop stated preferences from the persona (as a new version)",
+                                    description="Remove what the user stated, by the numbers `persona show` "
+                                    "lists, from the persona's section of stated preferences. The persona "
+                                    "gets a new version; earlier versions keep the statements.")
+    forget.add_argument("--user", required=True, help="user id")
+    forget.add_argument("numbers", type=int, nargs="+", help="the stated preferences to forget (1 is the oldest)")
     diff = persona_sub.add_parser("diff", help="unified diff between two persona versions")
     diff.add_argument("--user", required=True, help="user id")
     diff.add_argument("a", type=int, help="older version")

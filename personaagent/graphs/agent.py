@@ -1,4 +1,4 @@
-"""The agent graph: START → retrieve_memory → look_up → reason ⇄ tools → update_memory → END.
+"""The agent graph: START → retrieve_memory → look_up → check_stated → reason ⇄ tools → update_memory → END.
 
 ``builder`` is exported uncompiled; ``graph`` is compiled without checkpointer or store (a
 LangGraph server injects its own) and is the served variant, which ends with
@@ -12,6 +12,7 @@ from langgraph.prebuilt import ToolNode
 
 from ..context import Context
 from .binding import bind
+from ..nodes.check_stated import check_stated
 from ..nodes.look_up import look_up
 from ..nodes.reason import reason, route_after_reason
 from ..nodes.request_optimization import request_optimization
@@ -31,12 +32,14 @@ def build_agent_graph(resources: Resources | None = None, *, served: bool = Fals
     builder = StateGraph(AgentState, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     builder.add_node("retrieve_memory", bind(retrieve_memory, resources), retry_policy=resources.retry)
     builder.add_node("look_up", bind(look_up, resources), retry_policy=resources.retry)
+    builder.add_node("check_stated", bind(check_stated, resources))  # its model calls retry themselves
     builder.add_node("reason", bind(reason, resources, tools=tools))  # its model call retries itself
     builder.add_node("tools", ToolNode(tools))
     builder.add_node("update_memory", bind(update_memory, resources))
     builder.add_edge(START, "retrieve_memory")
     builder.add_edge("retrieve_memory", "look_up")
-    builder.add_edge("look_up", "reason")
+    builder.add_edge("look_up", "check_stated")
+    builder.add_edge("check_stated", "reason")
     builder.add_conditional_edges("reason", route_after_reason, ["tools", "update_memory"])
     builder.add_edge("tools", "reason")
     if served:

@@ -18,8 +18,9 @@ from chromadb.api.types import EmbeddingFunction
 from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 
-from ..errors import PersonaConflict, StoreUnavailable, VersionConflict
+from ..errors import InvalidInput, PersonaConflict, StoreUnavailable, VersionConflict
 from ..ids import validate_user_id
+from ..persona import stated
 from ..persona.sections import initial_persona
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
 from .episodic import EpisodicMemory
@@ -27,7 +28,7 @@ from .knowledge import KnowledgeBase
 from .profile import summarise_profile
 from .runs import RunLog
 from .vector_cache import DEFAULT_MAX_ROWS, DEFAULT_MIN_COLLECTION_ROWS, REVISIONS_COLLECTION, VectorCache
-from .versions import Version, VersionedTexts
+from .versions import RETRIES, Version, VersionedTexts
 
 COLLECTIONS = ("episodes", "profiles", "personas", "knowledge", "optimizer_runs")
 
@@ -154,6 +155,50 @@ class MemoryStore:
                 raise PersonaConflict(f"persona of {user_id!r} changed while rolling back to v{to_version}; "
                                       "nothing was stored: try again") from None
 
+    def keep_stated(self, user_id: str, new: list[stated.Statement]) -> Version | None:
+        """Add what the user stated to their current persona, as a new version (``source``
+        "stated"); a statement on the same subject as an earlier one replaces it in the persona
+        (``stated.merged``: the earlier one stays in the version history). None when there is
+        nothing new. Another writer storing a version meanwhile is not overwritten: the
+        statements go on top of theirs."""
+        if not new:
+            return None
+        for _ in range(RETRIES):
+            current = self.current_persona(user_id)
+            kept, replaced = stated.merged(stated.statements(current.text), new, self.embedder)
+            text = stated.with_statements(current.text, kept)
+            if text == current.text:
+                return None
+            try:
+                return self.personas.save(
+                    user_id, text, source="stated", parent=current.version, after=current.version,
+                    from_profile=bool(current.source == "initial" or current.extra.get("from_profile")),
+                    episodes=",".join(s.episode for s in new), replaced=len(replaced))
+            except VersionConflict:
+                continue
+        raise PersonaConflict(f"persona of {user_id!r} kept changing while storing what the user stated; "
+                              "nothing was stored: try again")
+
+    def forget_statements(self, user_id: str, numbers: list[int]) -> Version:
+        """Remove the statements numbered ``numbers`` (1 is the oldest, as ``persona show``
+        lists them) from the user's persona, as a new version (``source`` "forget"). Only the
+        user does this; the optimizer never edits the section."""
+        with self._lock:
+            current = self.personas.latest(user_id)
+            kept = stated.statements(current.text) if current else []
+            wrong = sorted(n for n in set(numbers) if not 1 <= n <= len(kept))
+            if not numbers or wrong:
+                raise InvalidInput(f"{user_id!r} has {len(kept)} stated preference(s); there is no number "
+                                   f"{', '.join(map(str, wrong)) or '(none given)'} to forget")
+            text = stated.with_statements(current.text, (s for i, s in enumerate(kept, 1) if i not in set(numbers)))
+            try:
+                return self.personas.save(user_id, text, source="forget", parent=current.version,
+                                          after=current.version, forgot=len(set(numbers)),
+                                          from_profile=bool(current.source == "initial" or current.extra.get("from_profile")))
+            except VersionConflict:
+                raise PersonaConflict(f"persona of {user_id!r} changed while forgetting; nothing was stored: "
+                                      "try again") from None
+
     def optimization_due(self, user_id: str, every: int) -> bool:
         """True when ``every`` (> 0) or more labelled interactions arrived since the user's last
         optimization run started."""
@@ -171,7 +216,8 @@ class MemoryStore:
         return self.episodes.count(user_id) - covered >= max(every, 1)
 
     def refresh_profile(self, user_id: str, model: BaseChatModel) -> Version:
-        """Summarise a new profile version; an initial (never optimised) persona follows it."""
+        """Summarise a new profile version; a persona built from the profile (never optimised or
+        set by hand) follows it, keeping what the user stated."""
         items = self.episodes.list(user_id)
         text = summarise_profile(model, items)
         previous = self.profiles.latest(user_id)
@@ -181,10 +227,11 @@ class MemoryStore:
         )
         with self._lock:
             persona = self.personas.latest(user_id)
-            if persona is None or persona.source == "initial":
+            if persona is None or persona.source == "initial" or persona.extra.get("from_profile"):
+                told = stated.statements(persona.text) if persona else []
                 try:
                     self.personas.save(
-                        user_id, initial_persona(user_id, text), source="initial",
+                        user_id, stated.with_statements(initial_persona(user_id, text), told), source="initial",
                         parent=persona.version if persona else None, profile_version=profile.version,
                         after=persona.version if persona else 0,
                     )

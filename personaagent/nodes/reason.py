@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
 from .. import prompts
-from ..answers.closed_form import decode
+from ..answers.closed_form import decode_orders, weigh
 from ..context import Context
 from ..state import AgentState
 from ..memory.episodic import Interaction
@@ -54,13 +54,19 @@ def offered_tools(tools: list[BaseTool]) -> list[BaseTool]:
     return [t for t in tools if t.name != "search_wikipedia" or network_available()]
 
 
-def _closed_form(state: AgentState, model, spec, retry) -> dict:
+def _closed_form(state: AgentState, model, spec, retry, orders: int) -> dict:
     dialogue = conversation(state["messages"])
     last = max(i for i, m in enumerate(dialogue) if isinstance(m, HumanMessage))
-    dialogue[last] = HumanMessage(spec.render(dialogue[last].text))
-    answer, replies = decode(model, [SystemMessage(system_prompt(state)), *dialogue], spec, retry)
+    system = SystemMessage(system_prompt(state))
+
+    def messages_for(shown):  # the same prompt, the options in the order ``shown`` lists them
+        return [system, *dialogue[:last], HumanMessage(shown.render(dialogue[last].text)), *dialogue[last + 1:]]
+
+    answer, replies = decode_orders(model, messages_for, spec, orders, retry)
+    if state.get("option_fit"):  # what check_stated found against what the user said
+        answer = weigh(answer, state["option_fit"])
     return {"messages": [AIMessage(answer.answer)], "answer_distribution": answer.distribution,
-            "answer_path": answer.path, "answer_truncated": False,
+            "answer_orders": answer.extra.get("orders"), "answer_path": answer.path, "answer_truncated": False,
             "rating": None if answer.median is None else {"median": answer.median, "mean": answer.mean},
             "model_calls": len(replies), "tokens": sum(usage_tokens(r) for r in replies)}
 
@@ -69,14 +75,15 @@ def reason(state: AgentState, ctx: Context, resources: Resources, *, tools: list
     model = resources.agent_model_for(ctx)
     spec = request_spec(state)
     if spec is not None:
-        return _closed_form(state, model, spec, resources.retry)
+        return _closed_form(state, model, spec, resources.retry, ctx.option_orders)
     may_call = tool_rounds(state["messages"]) < resources.tool_rounds_for(ctx)
     bound = model.bind_tools(offered_tools(tools)) if may_call else model
     reply = usable_reply(bound, resources.retry).invoke(
         [SystemMessage(system_prompt(state, may_call)), *conversation(state["messages"])])
     # an answer cut off by the token limit is kept, and says so (a retry would be cut off again)
     truncated = not reply.tool_calls and (reply.response_metadata or {}).get("finish_reason") == "length"
-    return {"messages": [reply], "answer_distribution": None, "answer_path": "generated", "rating": None,
+    return {"messages": [reply], "answer_distribution": None, "answer_orders": None, "answer_path": "generated",
+            "rating": None,
             "answer_truncated": truncated, "model_calls": 1, "tokens": usage_tokens(reply)}
 
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from .. import prompts
 from .evidence import TITLE as EVIDENCE, evidence_section
+from .stated import TITLE as STATED
 from ..memory.episodic import Interaction
 from ..memory.profile import describe
 from ..models.factory import limited, structured
@@ -36,7 +37,8 @@ from ..models.resilience import retried
 from .sections import LOOKUPS, join_sections, lookup_rules, remove_section, replace_section, section, split_sections, with_lookup
 
 EXAMPLES = "Examples of this user's past choices"
-PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES)  # written by code, never by the model
+PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES, STATED)  # written by code (or the user's words), never by the model
+KEPT = (LOOKUPS, STATED)  # every candidate keeps these verbatim, and the length bound never cuts them
 OPENING = "(opening)"  # how the untitled first part of a persona is named to the model
 MAX_EDITS = 3
 MAX_SECTION_TOKENS = 400
@@ -73,11 +75,12 @@ def editable_sections(persona: str) -> list[str]:
 
 
 def fit(persona: str, max_chars: int) -> str:
-    """``persona`` within ``max_chars``: the longest editable section loses its last lines first;
-    the lookup rules are never cut. Empty when it cannot fit."""
+    """``persona`` within ``max_chars``, not counting what the user stated: the longest editable
+    section loses its last lines first; the lookup rules and the user's statements are never cut.
+    Empty when it cannot fit."""
     sections = split_sections(persona)
-    while len(join_sections(sections)) > max_chars:
-        sizes = [(len(body), i) for i, (name, body) in enumerate(sections) if name != LOOKUPS and body]
+    while len(join_sections(s for s in sections if s[0] != STATED)) > max_chars:
+        sizes = [(len(body), i) for i, (name, body) in enumerate(sections) if name not in KEPT and body]
         if not sizes:
             return ""
         _, i = max(sizes)
@@ -91,9 +94,10 @@ Outcome = tuple[Candidate | None, int, int]  # the candidate (or none), model ca
 
 def _finish(operator: str, current: str, persona: str, max_chars: int, note: str,
             keep_rules: bool = True) -> Candidate | None:
-    rules = section(current, LOOKUPS)
-    if keep_rules and rules is not None and section(persona, LOOKUPS) != rules:
-        persona = replace_section(persona, LOOKUPS, rules)
+    for title in KEPT if keep_rules else (STATED,):
+        kept = section(current, title)
+        if section(persona, title) != kept:
+            persona = replace_section(persona, title, kept) if kept is not None else remove_section(persona, title)
     persona = fit(persona, max_chars)
     if not persona.strip() or persona.strip() == current.strip():
         return None

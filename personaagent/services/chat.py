@@ -9,12 +9,15 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..context import Context
+from ..errors import PersonaAgentError
+from ..persona.stated import numbered_statements
 from ..graphs.agent import build_agent_graph
 from ..ids import validate_user_id
 from .scheduling import maybe_schedule
 from ..resources import Resources
 
-HELP = "commands: /right TEXT (what you really wanted last turn), /feedback TEXT, /persona, /quit"
+HELP = ("commands: /right TEXT (what you really wanted last turn), /feedback TEXT, /persona, "
+        "/forget N (drop stated preference N, as /persona numbers them), /quit")
 
 
 def run_chat(context: Context, home: Path, thread: str | None = None, read=input, say=print) -> int:
@@ -39,8 +42,18 @@ def run_chat(context: Context, home: Path, thread: str | None = None, read=input
             if line == "/persona":
                 version = memory.current_persona(user)
                 say(f"persona v{version.version} ({version.source}):\n{version.text}")
+                say(numbered_statements(version.text))
                 continue
             command, _, rest = line.partition(" ")
+            if command == "/forget":
+                numbers = [int(n) for n in rest.replace(",", " ").split() if n.isdigit()]
+                try:
+                    version = memory.forget_statements(user, numbers)
+                except PersonaAgentError as exc:
+                    say(f"nothing forgotten: {exc}")
+                    continue
+                say(f"forgotten; persona v{version.version}")
+                continue
             if command in ("/right", "/feedback"):
                 if last_id is None or not rest.strip():
                     say(f"nothing to attach it to, or no text given. {HELP}")
@@ -60,4 +73,6 @@ def run_chat(context: Context, home: Path, thread: str | None = None, read=input
             if calls:
                 say(f"  (tools: {', '.join(calls)}; {len(out.get('retrieved', []))} memories)", )
             say(out["answer"])
+            for words in out.get("stated") or []:
+                say(f'  (kept in your persona: "{words}"; /forget removes it)')
             sys.stdout.flush()
