@@ -33,7 +33,8 @@ from .tokens import OPEN, token_table, user_for_token
 ANY_USER = "personaagent:any-user"
 # The Context fields a request may set: who the run is for and how this user's agent behaves.
 REQUEST_FIELDS = frozenset({
-    "user_id", "persona", "temperature", "top_k", "profile_every", "optimize_every", "max_tool_rounds",
+    "user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every", "option_orders",
+    "max_tool_rounds",
 })
 # Every other Context field is the server's: it points at infrastructure or chooses what the
 # server's key pays for.
