@@ -19,6 +19,8 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings as Chrom
 from chromadb.utils.embedding_functions import register_embedding_function
 from langchain_core.embeddings import Embeddings
 
+from .. import environment
+
 TOKENIZER_FILE = Path(__file__).with_name("minilm-tokenizer.json")
 
 
@@ -95,7 +97,7 @@ class OpenAICompatibleEmbeddingFunction(_Configured, EmbeddingFunction[Documents
     def __call__(self, input: Documents) -> ChromaVectors:
         from openai import OpenAI
 
-        client = OpenAI(base_url=self.base_url, api_key=os.environ.get(self.api_key_env) or "not-needed")
+        client = OpenAI(base_url=self.base_url, api_key=environment.value(self.api_key_env) or "not-needed")
         response = client.embeddings.create(model=self.model, input=list(input))
         return [np.asarray(item.embedding, dtype=np.float32) for item in response.data]
 

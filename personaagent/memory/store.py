@@ -7,7 +7,6 @@ given. All reads filter on the validated user id, so one user's data never reach
 from __future__ import annotations
 
 import fcntl
-import os
 import threading
 from concurrent.futures import Future
 from functools import lru_cache
@@ -18,6 +17,7 @@ from chromadb.api.types import EmbeddingFunction
 from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 
+from .. import environment
 from ..errors import InvalidInput, PersonaConflict, StoreUnavailable, VersionConflict
 from ..ids import validate_user_id
 from ..persona import stated
@@ -243,7 +243,7 @@ class MemoryStore:
 @lru_cache(maxsize=8)
 def _open_cached(path: str, host: str, port: int, embed_url: str, embed_model: str) -> MemoryStore:
     store = MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
-    if os.environ.get("PERSONAAGENT_WARM_CACHE", "").strip().lower() in ("1", "true", "yes"):
+    if environment.flag("PERSONAAGENT_WARM_CACHE"):
         store.warm_cache()
     return store
 
