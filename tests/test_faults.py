@@ -100,3 +100,76 @@ def test_there_is_one_retry_layer(memory, context_for):
     with pytest.raises(TimeoutError):
         make_judge(judge_model, FAST_RETRY)({"query": "q", "ground_truth": "x"}, "y")
     assert judge_model.calls == FAST_RETRY.max_attempts
+
+
+TWO_TRIES = model_retry(max_attempts=2, initial_interval=0.001, max_interval=0.01)
+
+
+@pytest.fixture
+def failing_embeddings():
+    """An OpenAI-compatible embeddings endpoint that answers 500 while ``state["down"]``; it
+    counts the requests it got."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    state = {"down": False, "requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state["requests"] += 1
+            payload = json.dumps({"error": {"message": "down"}} if state["down"] else {
+                "object": "list", "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                "data": [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.5]}
+                         for i, t in enumerate(body["input"])]}).encode()
+            self.send_response(500 if state["down"] else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", state
+    server.shutdown()
+
+
+def test_an_embeddings_endpoint_is_one_client_retried_only_by_the_one_layer(failing_embeddings, store_path,
+                                                                            context_for, monkeypatch):
+    import openai
+
+    from personaagent.errors import ModelUnavailable
+    from personaagent.memory import MemoryStore, OpenAICompatibleEmbeddingFunction
+
+    made = []
+    monkeypatch.setattr(openai, "OpenAI", lambda **kw: made.append(kw) or openai.Client(**kw))
+    url, state = failing_embeddings
+    embed = OpenAICompatibleEmbeddingFunction(url, "embedder", retry=TWO_TRIES)
+    memory = MemoryStore.open(store_path, embedder=embed)
+    memory.episodes.add([Interaction(user_id="alice", query=f"dinner {n}?", ground_truth="sushi") for n in range(3)])
+    assert len(made) == 1 and made[0]["max_retries"] == 0  # one client, which does not retry itself
+    state.update(down=True, requests=0)
+    with pytest.raises(ModelUnavailable):
+        embed(["lunch?"])
+    assert state["requests"] == TWO_TRIES.max_attempts
+    # under a node that keeps a retry policy (retrieve_memory), the spent call is not redone
+    state["requests"] = 0
+    graph = build_agent_graph(Resources(memory=memory, agent_model=ScriptedChatModel(script=persona_agent_script("x")),
+                                        retry=TWO_TRIES)).compile()
+    with pytest.raises(ModelUnavailable):
+        graph.invoke({"messages": [HumanMessage("lunch: pizza or sushi?")]}, context=context_for("alice"))
+    assert state["requests"] == TWO_TRIES.max_attempts and len(made) == 1
+
+
+def test_the_profile_refresh_retries_under_the_resources_policy(memory, context_for):
+    always = FaultInjectingChatModel(inner=ScriptedChatModel(script=persona_agent_script("x")), rate=1.0,
+                                     kinds=("timeout",))
+    resources = Resources(memory=memory, agent_model=ScriptedChatModel(script=persona_agent_script("x")),
+                          optimizer_model=always, retry=TWO_TRIES)
+    out = build_agent_graph(resources).compile().invoke(
+        {"messages": [HumanMessage("hello?")]}, context=context_for("alice", profile_every=1))
+    assert out["interaction_id"] and always.calls == TWO_TRIES.max_attempts  # the turn stands; one domain, 2 tries
