@@ -15,6 +15,8 @@ from personaagent.models.resilience import is_transient, model_retry
 from personaagent.resources import Resources
 from personaagent.testing import FaultInjectingChatModel, ScriptedChatModel, persona_agent_script
 
+from support.fake_embeddings import fake_embeddings
+
 FAST_RETRY = model_retry(max_attempts=4, initial_interval=0.001, max_interval=0.01)
 
 
@@ -106,39 +108,12 @@ TWO_TRIES = model_retry(max_attempts=2, initial_interval=0.001, max_interval=0.0
 
 
 @pytest.fixture
-def failing_embeddings():
-    """An OpenAI-compatible embeddings endpoint that answers 500 while ``state["down"]``; it
-    counts the requests it got."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    state = {"down": False, "requests": 0}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state["requests"] += 1
-            payload = json.dumps({"error": {"message": "down"}} if state["down"] else {
-                "object": "list", "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                "data": [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.5]}
-                         for i, t in enumerate(body["input"])]}).encode()
-            self.send_response(500 if state["down"] else 200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", state
-    server.shutdown()
+def embeddings_endpoint():
+    with fake_embeddings() as endpoint:
+        yield endpoint
 
 
-def test_an_embeddings_endpoint_is_one_client_retried_only_by_the_one_layer(failing_embeddings, store_path,
+def test_an_embeddings_endpoint_is_one_client_retried_only_by_the_one_layer(embeddings_endpoint, store_path,
                                                                             context_for, monkeypatch):
     import openai
 
@@ -147,8 +122,8 @@ def test_an_embeddings_endpoint_is_one_client_retried_only_by_the_one_layer(fail
 
     made = []
     monkeypatch.setattr(openai, "OpenAI", lambda **kw: made.append(kw) or openai.Client(**kw))
-    url, state = failing_embeddings
-    embed = OpenAICompatibleEmbeddingFunction(url, "embedder", retry=TWO_TRIES)
+    state = embeddings_endpoint
+    embed = OpenAICompatibleEmbeddingFunction(state["url"], "embedder", retry=TWO_TRIES)
     memory = MemoryStore.open(store_path, embedder=embed)
     memory.episodes.add([Interaction(user_id="alice", query=f"dinner {n}?", ground_truth="sushi") for n in range(3)])
     assert len(made) == 1 and made[0]["max_retries"] == 0  # one client, which does not retry itself
