@@ -8,7 +8,6 @@ LangChain app embedding the graphs all configure the same way.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,21 +15,18 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from . import environment
 from .errors import PersonaAgentError
 from .models.factory import ModelSettings
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
 def default_home() -> Path:
     """Where PersonaAgent keeps its data unless told otherwise (``PERSONAAGENT_HOME``)."""
-    return Path(_env("PERSONAAGENT_HOME") or Path.home() / ".personaagent")
+    return environment.path("PERSONAAGENT_HOME")
 
 
-def _env_field(env: str, description: str, default: str = "") -> str:
-    return field(default_factory=lambda: _env(env, default), metadata={"description": description})
+def _env_field(env: str, description: str) -> str:
+    return field(default_factory=lambda: environment.value(env), metadata={"description": description})
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -107,7 +103,7 @@ class Context:
         "PERSONAAGENT_CHROMA_HOST", "Chroma server host. Set it to use a Chroma server instead of a directory."
     )
     chroma_port: int = field(
-        default_factory=lambda: int(_env("PERSONAAGENT_CHROMA_PORT", "8000")),
+        default_factory=lambda: environment.whole_number("PERSONAAGENT_CHROMA_PORT"),
         metadata={"description": "Chroma server port."},
     )
     embedding_base_url: str = _env_field(

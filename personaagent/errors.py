@@ -46,5 +46,10 @@ class ModelReplyError(PersonaAgentError, RuntimeError):
     """The model's reply was unusable (empty, or not the structure asked for). Retried as transient."""
 
 
+class ModelUnavailable(PersonaAgentError, RuntimeError):
+    """A model endpoint kept failing through every retry of the one retry layer. Not transient:
+    a node around the call does not redo it."""
+
+
 class StoreUnavailable(PersonaAgentError, ConnectionError):
     """The Chroma server cannot be reached."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import socket
 import time
 
 import httpx
+
+from . import environment
 
 WIKIPEDIA_HOST = "en.wikipedia.org"
 _checked: dict[str, tuple[float, bool]] = {}
@@ -17,7 +18,7 @@ _checked: dict[str, tuple[float, bool]] = {}
 def network_available(host: str = WIKIPEDIA_HOST, ttl_s: float = 600.0) -> bool:
     """Whether ``host`` accepts a TCP connection (checked at most once per ``ttl_s``).
     ``PERSONAAGENT_WEB_SEARCH=0`` turns web search off without checking."""
-    if os.environ.get("PERSONAAGENT_WEB_SEARCH", "1") == "0":
+    if environment.value("PERSONAAGENT_WEB_SEARCH") == "0":
         return False
     now = time.monotonic()
     if host in _checked and now - _checked[host][0] < ttl_s:

@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "personaagent"
 
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = [
-    ("base", ["errors", "ids", "prompts", "web", "context", "models", "answers", "persona.sections", "persona.stated",
-              "persona.settings"]),
+    ("base", ["errors", "environment", "ids", "prompts", "web", "context", "models", "answers", "persona.sections",
+              "persona.stated", "persona.settings"]),
     ("memory", ["memory"]),
     ("domain", ["persona"]),
     ("wiring", ["resources", "state"]),

@@ -1,12 +1,14 @@
 """Token configuration and the run-context rule of the server's auth, without a server."""
 
 import json
+from dataclasses import fields
 
 import pytest
 from langgraph_sdk import Auth
 
+from personaagent.context import Context
 from personaagent.errors import InvalidUserId, PersonaAgentError
-from personaagent.server.auth import check_assistant_context, check_run_context
+from personaagent.server.auth import REQUEST_FIELDS, check_assistant_context, check_run_context
 from personaagent.server.tokens import OPEN, token_table, user_for_token
 
 
@@ -67,3 +69,22 @@ def test_a_shared_assistant_carries_nothing_of_one_user(context, configurable, m
     with pytest.raises(Auth.exceptions.HTTPException, match=message):
         check_assistant_context(context, configurable)
     check_assistant_context({"top_k": 2, "profile_every": 5}, None)
+
+
+# Every Context field, classified by hand: a field added to Context fails this test until it is
+# put here, and it is the server's until it is also put on auth.REQUEST_FIELDS.
+PER_REQUEST = {"user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every",
+               "option_orders", "max_tool_rounds"}
+SERVER_ONLY = {"model_base_url", "model_api_key", "model_name", "optimizer_base_url", "optimizer_api_key",
+               "optimizer_model_name", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url",
+               "embedding_model"}
+
+
+def test_every_context_field_is_either_per_request_or_the_servers():
+    assert PER_REQUEST | SERVER_ONLY == {f.name for f in fields(Context)} and not PER_REQUEST & SERVER_ONLY
+    assert REQUEST_FIELDS == PER_REQUEST
+    for name in sorted(SERVER_ONLY):
+        with pytest.raises(Auth.exceptions.HTTPException, match=f"{name} are set by the server"):
+            check_run_context("alice", {"user_id": "alice", name: "x"}, None)
+    check_run_context("alice", dict.fromkeys(PER_REQUEST - {"user_id"}, 1) | {"user_id": "alice"}, None)
+    check_run_context("alice", {"user_id": "alice"}, {"thread_id": "t", "assistant_id": "a"})  # not Context fields

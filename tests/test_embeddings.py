@@ -6,6 +6,8 @@ import numpy as np
 
 from personaagent.memory import LangChainEmbeddings, MemoryStore, MiniLMEmbeddingFunction, Interaction
 
+from support.fake_embeddings import fake_embeddings
+
 
 def test_minilm_is_normalised_and_semantic():
     ef = MiniLMEmbeddingFunction()
@@ -37,38 +39,13 @@ def test_minilm_collections_reopen_by_name_in_a_new_process(tmp_path):
 
 def test_openai_compatible_endpoint_is_used_when_configured(tmp_path, monkeypatch):
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from personaagent.memory import embedding_function
 
-    seen = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.update(path=self.path, model=body["model"], auth=self.headers.get("Authorization"))
-            data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]}
-                    for i, t in enumerate(body["input"])]
-            payload = json.dumps({"object": "list", "data": data, "model": body["model"],
-                                  "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with fake_embeddings() as endpoint:
         monkeypatch.setenv("PERSONAAGENT_EMBEDDING_API_KEY", "secret")
-        ef = embedding_function(f"http://127.0.0.1:{server.server_port}/v1", "my-embedder")
+        ef = embedding_function(endpoint["url"], "my-embedder")
         vectors = ef(["ab", "abcd"])
         assert [list(v) for v in vectors] == [[2.0, 1.0, 0.0], [4.0, 1.0, 0.0]]
-        assert seen == {"path": "/v1/embeddings", "model": "my-embedder", "auth": "Bearer secret"}
+        assert endpoint["seen"] == {"path": "/v1/embeddings", "model": "my-embedder", "auth": "Bearer secret"}
         assert "secret" not in json.dumps(ef.get_config())  # the key is never stored in Chroma
-    finally:
-        server.shutdown()

@@ -15,6 +15,8 @@ from personaagent.models.resilience import is_transient, model_retry
 from personaagent.resources import Resources
 from personaagent.testing import FaultInjectingChatModel, ScriptedChatModel, persona_agent_script
 
+from support.fake_embeddings import fake_embeddings
+
 FAST_RETRY = model_retry(max_attempts=4, initial_interval=0.001, max_interval=0.01)
 
 
@@ -100,3 +102,49 @@ def test_there_is_one_retry_layer(memory, context_for):
     with pytest.raises(TimeoutError):
         make_judge(judge_model, FAST_RETRY)({"query": "q", "ground_truth": "x"}, "y")
     assert judge_model.calls == FAST_RETRY.max_attempts
+
+
+TWO_TRIES = model_retry(max_attempts=2, initial_interval=0.001, max_interval=0.01)
+
+
+@pytest.fixture
+def embeddings_endpoint():
+    with fake_embeddings() as endpoint:
+        yield endpoint
+
+
+def test_an_embeddings_endpoint_is_one_client_retried_only_by_the_one_layer(embeddings_endpoint, store_path,
+                                                                            context_for, monkeypatch):
+    import openai
+
+    from personaagent.errors import ModelUnavailable
+    from personaagent.memory import MemoryStore, OpenAICompatibleEmbeddingFunction
+
+    made = []
+    monkeypatch.setattr(openai, "OpenAI", lambda **kw: made.append(kw) or openai.Client(**kw))
+    state = embeddings_endpoint
+    embed = OpenAICompatibleEmbeddingFunction(state["url"], "embedder", retry=TWO_TRIES)
+    memory = MemoryStore.open(store_path, embedder=embed)
+    memory.episodes.add([Interaction(user_id="alice", query=f"dinner {n}?", ground_truth="sushi") for n in range(3)])
+    assert len(made) == 1 and made[0]["max_retries"] == 0  # one client, which does not retry itself
+    state.update(down=True, requests=0)
+    with pytest.raises(ModelUnavailable):
+        embed(["lunch?"])
+    assert state["requests"] == TWO_TRIES.max_attempts
+    # under a node that keeps a retry policy (retrieve_memory), the spent call is not redone
+    state["requests"] = 0
+    graph = build_agent_graph(Resources(memory=memory, agent_model=ScriptedChatModel(script=persona_agent_script("x")),
+                                        retry=TWO_TRIES)).compile()
+    with pytest.raises(ModelUnavailable):
+        graph.invoke({"messages": [HumanMessage("lunch: pizza or sushi?")]}, context=context_for("alice"))
+    assert state["requests"] == TWO_TRIES.max_attempts and len(made) == 1
+
+
+def test_the_profile_refresh_retries_under_the_resources_policy(memory, context_for):
+    always = FaultInjectingChatModel(inner=ScriptedChatModel(script=persona_agent_script("x")), rate=1.0,
+                                     kinds=("timeout",))
+    resources = Resources(memory=memory, agent_model=ScriptedChatModel(script=persona_agent_script("x")),
+                          optimizer_model=always, retry=TWO_TRIES)
+    out = build_agent_graph(resources).compile().invoke(
+        {"messages": [HumanMessage("hello?")]}, context=context_for("alice", profile_every=1))
+    assert out["interaction_id"] and always.calls == TWO_TRIES.max_attempts  # the turn stands; one domain, 2 tries

@@ -5,7 +5,7 @@ import pytest
 from personaagent.persona.evidence import choice_lines, evidence_section, rating_lines
 from personaagent.memory import Interaction
 from personaagent.persona.operators import EXAMPLES, Edit, Proposal, apply_edits, evidence, examples, fit, lookups, propose, prune
-from personaagent.persona.sections import LOOKUPS, initial_persona, lookup_rules, section, section_titles, split_sections
+from personaagent.persona.sections import LOOKUPS, initial_persona, lookup_rules, section, split_sections
 from personaagent.persona.selection import best, paired
 from personaagent.persona.settings import OptimizerSettings
 
@@ -81,7 +81,7 @@ def test_prune_drops_the_longest_model_written_section_only():
     persona = initial_persona("kim", "- movies: likes thrillers\n- books: sci-fi\n- food: spicy")
     cut, calls, _ = prune(proposal(persona, []))
     assert calls == 0 and cut.operator == "prune" and cut.note == "dropped What you know about this user"
-    assert "What you know about this user" not in section_titles(cut.persona)
+    assert section(cut.persona, "What you know about this user") is None
     assert section(cut.persona, "How to serve this user") == section(persona, "How to serve this user")
     assert section(cut.persona, LOOKUPS) == section(persona, LOOKUPS)
     assert split_sections(cut.persona)[0] == split_sections(persona)[0]  # the opening stays

@@ -211,3 +211,13 @@ def test_the_metric_flags_reach_the_optimizer_settings():
 
     assert optimizer_settings(parser.parse_args(["eval", "movielens", "--metric", "median"])).metric == "median"
     assert optimizer_settings(parser.parse_args(["eval", "movielens"])) == OptimizerSettings()  # same rung keys
+
+
+def test_the_cli_and_the_library_optimize_the_same_number_of_users_at_once():
+    import inspect
+
+    from personaagent.cli import build_parser
+    from personaagent.services.optimize import optimize_users
+
+    library = inspect.signature(optimize_users).parameters["concurrency"].default
+    assert build_parser().parse_args(["optimize", "--users", "a,b"]).concurrency == library

@@ -89,11 +89,6 @@ class RatingScale:
         one token, so one decoded token gives their whole distribution."""
         return list(range(math.ceil(self.low), math.floor(self.high) + 1))
 
-    @property
-    def one_token(self) -> bool:
-        points = self.points()
-        return len(points) >= 2 and all(0 <= p <= 9 for p in points)
-
 
 def label(value: float) -> str:
     return f"{value:g}"

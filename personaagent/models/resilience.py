@@ -11,8 +11,6 @@ bad request, a wrong key, a bug — fails at once.
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import openai
 from langchain_core.exceptions import OutputParserException
@@ -21,6 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langgraph.types import RetryPolicy
 from pydantic import ValidationError
 
+from .. import environment
 from ..errors import ModelReplyError, PersonaAgentError
 
 TRANSIENT: tuple[type[BaseException], ...] = (
@@ -38,7 +37,7 @@ def model_retry(max_attempts: int | None = None, initial_interval: float = 0.5, 
     """Up to ``max_attempts`` tries (default ``$PERSONAAGENT_RETRY_ATTEMPTS`` or 4), waiting
     ``initial_interval`` × 2ⁿ (with jitter) in between."""
     if max_attempts is None:
-        max_attempts = int(os.environ.get("PERSONAAGENT_RETRY_ATTEMPTS") or 4)
+        max_attempts = environment.whole_number("PERSONAAGENT_RETRY_ATTEMPTS")
     if max_attempts < 1:
         raise PersonaAgentError(f"retry attempts must be at least 1 (got {max_attempts})")
     return RetryPolicy(initial_interval=initial_interval, backoff_factor=2.0, max_interval=max_interval,

@@ -65,10 +65,6 @@ def section(text: str, title: str) -> str | None:
     return None
 
 
-def section_titles(text: str) -> list[str]:
-    return [name for name, _ in split_sections(text) if name]
-
-
 def replace_section(text: str, title: str, body: str) -> str:
     """``text`` with the section ``title`` holding ``body``: replaced in place, or added before
     the lookup rules (which stay last) when the persona has no such section."""

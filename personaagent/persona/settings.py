@@ -12,6 +12,7 @@ from ..errors import PersonaAgentError
 
 OPERATORS = ("evidence", "prune", "examples", "edit", "section")  # the default, in this order
 Operator = Literal["evidence", "prune", "examples", "edit", "section", "lookups"]
+DEFAULT_CONCURRENCY = 4  # users optimized at once by ``optimize_users`` (and ``optimize --users``)
 MetricName = Literal["auto", "closed", "median", "label", "choice", "rating", "judge"]  # see ``losses.build_metric``
 
 

@@ -11,8 +11,9 @@ A request carries ``Authorization: Bearer <token>``; the token names one Persona
   neither show another user their persona nor steer their runs with it;
 - touch the LangGraph store under their own namespace.
 
-Deployment settings in a run's context (model endpoints, keys and model names, which bill the
-server's account; where Chroma lives) are the server's: a client may not set them. Scheduled runs
+A request may set only the ``Context`` fields named in ``REQUEST_FIELDS``; every other field
+(model endpoints, keys and model names, which bill the server's account; where Chroma lives; and
+any field added later until it is put on that list) is the server's. Scheduled runs
 (crons) are not offered to token users.
 With ``PERSONAAGENT_AUTH=off`` every request is the developer, who may act as any user.
 """
@@ -20,20 +21,24 @@ With ``PERSONAAGENT_AUTH=off`` every request is the developer, who may act as an
 from __future__ import annotations
 
 import asyncio
+from dataclasses import fields
 from typing import Any
 
 from langgraph_sdk import Auth
 
+from ..context import Context
 from ..errors import PersonaAgentError
 from .tokens import OPEN, token_table, user_for_token
 
 ANY_USER = "personaagent:any-user"
-# Context fields that point the server at infrastructure or choose what its key pays for; a client
-# must not set them.
-SERVER_FIELDS = frozenset({
-    "model_base_url", "model_api_key", "model_name", "optimizer_base_url", "optimizer_api_key",
-    "optimizer_model_name", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url", "embedding_model",
+# The Context fields a request may set: who the run is for and how this user's agent behaves.
+REQUEST_FIELDS = frozenset({
+    "user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every", "option_orders",
+    "max_tool_rounds",
 })
+# Every other Context field is the server's: it points at infrastructure or chooses what the
+# server's key pays for.
+SERVER_FIELDS = frozenset(f.name for f in fields(Context)) - REQUEST_FIELDS
 # Context fields that belong to one user; a shared assistant must not carry them.
 USER_FIELDS = frozenset({"user_id", "persona"})
 

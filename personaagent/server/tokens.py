@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from pathlib import Path
 
+from .. import environment
 from ..errors import PersonaAgentError
 from ..ids import validate_user_id
 
@@ -46,10 +46,10 @@ def _read_file(path: str) -> dict[str, str]:
 
 def token_table() -> dict[str, str] | None:
     """token → user id, or ``OPEN`` when auth is off. Raises when nothing is configured."""
-    if os.environ.get("PERSONAAGENT_AUTH", "").lower() == "off":
+    if environment.value("PERSONAAGENT_AUTH").lower() == "off":
         return OPEN
-    table = _parse_pairs(os.environ.get("PERSONAAGENT_AUTH_TOKENS", ""))
-    if path := os.environ.get("PERSONAAGENT_AUTH_TOKENS_FILE"):
+    table = _parse_pairs(environment.value("PERSONAAGENT_AUTH_TOKENS"))
+    if path := environment.value("PERSONAAGENT_AUTH_TOKENS_FILE"):
         table |= _read_file(path)
     if not table:
         raise PersonaAgentError("no API tokens are configured: set PERSONAAGENT_AUTH_TOKENS (token=user,...) or "

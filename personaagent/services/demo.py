@@ -136,7 +136,7 @@ def run_demo(
         memory.knowledge.add(user, catalogue)
         say(f"\n=== {user}: ingested {len(history)} labelled interactions and {len(catalogue)} catalogue items")
         say("  summarising the profile…")
-        memory.refresh_profile(user, resources.optimizer_model_for(context))
+        memory.refresh_profile(user, resources.optimizer_model_for(context), resources.retry)
         persona = memory.current_persona(user)
         say(f"  initial persona (v{persona.version}):\n{_indent(persona.text)}")
         result = DemoResult(user=user, persona=persona.text)

@@ -15,7 +15,7 @@ from ..graphs.optimizer import build_optimizer_graph
 from ..state import OptimizerOutput
 from ..memory.store import MemoryStore
 from ..resources import Resources
-from ..persona.settings import OptimizerSettings
+from ..persona.settings import DEFAULT_CONCURRENCY, OptimizerSettings
 
 
 def run_optimizer(
@@ -60,7 +60,7 @@ def run_optimizer(
 
 def optimize_users(
     contexts: list[Context], resources: Resources, settings: OptimizerSettings | dict[str, Any] | None = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     on_done: Callable[[str, dict | BaseException], None] | None = None,
 ) -> dict[str, dict | BaseException]:
     """Optimize many users' personas, ``concurrency`` at a time (model calls dominate, so threads
