@@ -1,10 +1,12 @@
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from personaagent.cli import main
-from personaagent.services.demo import demo_file, demo_questions, run_demo
+from personaagent.persona.settings import OptimizerSettings
+from personaagent.services.demo import FIRST_LOOK, FULL, SAMPLE_USERS, demo_file, demo_questions, run_demo
 from personaagent.memory import MemoryStore, read_history
 from personaagent.resources import Resources
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, distribution_reply, persona_agent_script
@@ -54,37 +56,97 @@ def test_knowledge_ingest(tmp_path, capsys):
     assert "stored 24 knowledge item(s) for maya" in capsys.readouterr().out
 
 
-def test_demo_runs_the_graph_and_the_optimizer_for_each_user(tmp_path):
+def demo_model() -> ScriptedChatModel:
+    """Answers each demo question or history request with the option the user wants once the
+    persona has a section of computed evidence, and with another option before."""
+    from personaagent.persona.evidence import TITLE as EVIDENCE
+
+    wanted = {q["query"]: q["expected"] for qs in demo_questions().values() for q in qs}
+    for user in SAMPLE_USERS:
+        wanted |= {i.query: i.ground_truth for i in read_history(user, demo_file(f"{user}.jsonl"))}
+
     def pick(system, messages):
-        letters = [line[0] for line in messages[-1].content.splitlines() if line[1:3] == ". "]
-        return distribution_reply({letters[0] if "FIRST-OPTION" in system else letters[-1]: 0.9, "Sure": 0.1})
+        text = messages[-1].content
+        right = next(truth for query, truth in wanted.items() if query in text)
+        letters = {line[3:].strip(): line[0] for line in text.splitlines() if line[1:3] == ". "}
+        chosen = right if EVIDENCE in system else next(o for o in letters if o != right)
+        return distribution_reply({letter: 0.8 if option == chosen else 0.2 / (len(letters) - 1)
+                                   for option, letter in letters.items()})
 
-    respond = persona_agent_script(pick, profile="likes science fiction",
-                                   rewrite="You are the assistant of this user. FIRST-OPTION persona.")
+    return ScriptedChatModel(script=persona_agent_script(pick, profile="likes science fiction"))
 
+
+def test_the_first_look_demo_shows_one_user_before_and_after_one_optimization(tmp_path):
     memory = MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction())
     lines: list[str] = []
-    results = run_demo(tmp_path, ("maya", "omar"), 2, optimize_iters=1, say=lines.append,
-                       resources=Resources(memory=memory, agent_model=ScriptedChatModel(script=respond)))
+    [result] = run_demo(tmp_path, FIRST_LOOK, say=lines.append,
+                        resources=Resources(memory=memory, agent_model=demo_model()))
     text = "\n".join(lines)
-    assert [r.user for r in results] == ["maya", "omar"]
-    assert "- movies: likes science fiction" in results[0].persona
-    assert "reason → tool call" not in text  # one model call per question, no tool round trip
-    assert text.count("look_up: profile, knowledge") == 8  # 2 users x 2 questions, before and after
-    assert "retrieve_memory: 4 memories, persona v1" in text
-    for r in results:
-        assert r.optimization["loss_curve"][0]["outcome"] == "baseline"
-        # 11 simulations (batch 3, validation 8) for the baseline, then 11 simulations each of the
-        # evidence and prune candidates (code operators: no critique, no model call to rewrite);
-        # each reads its three options under their three orders (Context.option_orders)
-        assert len(r.optimization["loss_curve"]) == 2 and r.optimization["model_calls"] == 3 * (11 + 2 * 11)
-        assert [c["operator"] for c in r.optimization["pool"]] == ["evidence", "prune"]
-        for a, q in zip(r.answers + r.answers_after, demo_questions()[r.user][:2] * 2):
-            assert a["answer"] in q["options"] and a["match"] == (a["answer"] == q["expected"])
-        if r.optimization["accepted"]:
-            assert f"the same questions under persona v{r.optimization['final_version']}" in text
+    assert result.user == "maya" and "- movies: likes science fiction" in result.persona
+    assert f"initial persona (v1):\n    {result.persona.splitlines()[0]}" in text
+    assert "reason → tool call" not in text  # one model call per option order, no tool round trip
+    assert text.count("look_up: profile, knowledge") == 4  # 2 questions, before and after
+    o = result.optimization
+    # 5 simulations (batch 2, validation 3) for the baseline and 5 for the one candidate (evidence:
+    # computed by code, no critique), each reading its options under every cyclic order
+    latest = sorted(read_history("maya", demo_file("maya.jsonl")), key=lambda i: i.timestamp)[-5:]
+    assert len(o["selection"]) == 5 and o["model_calls"] == 2 * sum(len(i.options) for i in latest)
+    assert [c["operator"] for c in o["pool"]] == ["evidence"] and o["accepted"] == 1 and o["final_version"] == 2
+    assert o["best_loss"] < o["initial_loss"]
+    assert "persona after (v2), what changed from v1:" in text and "+## Evidence from this user's history" in text
+    assert [a["match"] for a in result.answers] == [False, False]  # before: another option
+    assert [a["match"] for a in result.answers_after] == [True, True]  # under the evidence persona: the right one
+    for a, q in zip(result.answers + result.answers_after, demo_questions()["maya"][:2] * 2):
+        assert a["answer"] in q["options"] and a["p_expected"] == pytest.approx(0.8 if a["match"] else 0.1)
     assert memory.episodes.count("maya") == 20  # demo questions are not written to memory
-    assert "optimizing the persona" in text and "after optimization (loss" in text
+    assert ("maya: before optimization 0 of 2 (mean p(expected option) 0.10)" in text
+            and f"loss {o['initial_loss']:.3f} → {o['best_loss']:.3f}; 1 candidate(s) accepted, persona now v2" in text
+            and "after optimization 2 of 2 (mean p(expected option) 0.80)" in text)
+    assert "not a measure of how well it does it" in text
+
+
+def test_when_nothing_is_accepted_the_demo_says_so_and_does_not_ask_again(tmp_path):
+    memory = MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction())
+    lines: list[str] = []
+    plan = replace(FIRST_LOOK, users=("omar",), questions=1)
+    model = ScriptedChatModel(script=persona_agent_script(lambda system, messages: distribution_reply({"A": 0.9, "B": 0.1})))
+    [result] = run_demo(tmp_path, plan, say=lines.append, resources=Resources(memory=memory, agent_model=model))
+    text = "\n".join(lines)
+    assert result.optimization["accepted"] == 0 and result.answers_after == []
+    assert "persona after: v1, unchanged" in text and "the questions were not asked again" in text
+    assert "the same questions under persona" not in text
+
+
+def test_the_full_demo_runs_the_three_users_at_the_optimizer_defaults():
+    assert FULL.users == SAMPLE_USERS and FULL.questions == 3
+    assert FULL.optimizer == OptimizerSettings(max_iters=1)
+    assert len(FIRST_LOOK.users) == 1 and FIRST_LOOK.questions < FULL.questions
+
+
+def test_demo_command_builds_its_plan_from_the_flags(tmp_path, monkeypatch, capsys):
+    import personaagent.services.demo as demo
+
+    plans = []
+    monkeypatch.setattr(demo, "run_demo", lambda home, plan: plans.append(plan))
+    assert main(["--home", str(tmp_path), "demo"]) == 0
+    assert main(["--home", str(tmp_path), "demo", "--full"]) == 0
+    assert main(["--home", str(tmp_path), "demo", "--full", "--users", "lena", "--optimize-iters", "0"]) == 0
+    assert plans[:2] == [FIRST_LOOK, FULL]
+    assert plans[2].users == ("lena",) and plans[2].questions == 3 and plans[2].optimizer.max_iters == 0
+    assert main(["--home", str(tmp_path), "demo", "--users", "nobody"]) == 2
+    assert "unknown sample user(s) ['nobody']" in capsys.readouterr().err
+
+
+def test_demo_help_states_the_sizes_it_runs():
+    help_text = " ".join(subprocess.run([sys.executable, "-m", "personaagent.cli", "demo", "--help"],
+                                        capture_output=True, text=True).stdout.split())
+    s = FIRST_LOOK.optimizer
+    assert (f"By default: {FIRST_LOOK.users[0]}, {FIRST_LOOK.questions} questions, the optimizer on her "
+            f"{s.batch_size + s.validation_size} latest labelled interactions (batch {s.batch_size}, validation "
+            f"{s.validation_size}) with {s.candidates} candidate.") in help_text
+    s = FULL.optimizer
+    assert (f"--full: maya, omar and lena, {FULL.questions} questions each, the optimizer's default batch "
+            f"{s.batch_size}, validation {s.validation_size} and {s.candidates} candidates.") in help_text
 
 
 def test_every_demo_question_and_history_line_states_its_options():

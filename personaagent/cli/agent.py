@@ -7,13 +7,25 @@ from .common import context_of, home
 
 
 def cmd_demo(args) -> int:
-    from ..services.demo import SAMPLE_USERS, run_demo
+    from dataclasses import replace
 
-    users = tuple(u.strip() for u in args.users.split(",") if u.strip()) if args.users else SAMPLE_USERS
-    unknown = set(users) - set(SAMPLE_USERS)
-    if unknown:
-        raise PersonaAgentError(f"unknown sample user(s) {sorted(unknown)}; choose from {list(SAMPLE_USERS)}")
-    run_demo(home(args), users, args.questions, optimize_iters=args.optimize_iters)
+    from ..persona.settings import OptimizerSettings
+    from ..services.demo import FIRST_LOOK, FULL, SAMPLE_USERS, run_demo
+
+    plan = FULL if args.full else FIRST_LOOK
+    if args.users:
+        users = tuple(u.strip() for u in args.users.split(",") if u.strip())
+        unknown = set(users) - set(SAMPLE_USERS)
+        if unknown or not users:
+            raise PersonaAgentError(f"unknown sample user(s) {sorted(unknown)}; choose from {list(SAMPLE_USERS)}")
+        plan = replace(plan, users=users)
+    if args.questions is not None:
+        if args.questions < 1:
+            raise PersonaAgentError(f"--questions must be at least 1 (got {args.questions})")
+        plan = replace(plan, questions=args.questions)
+    if args.optimize_iters is not None:
+        plan = replace(plan, optimizer=OptimizerSettings.of(plan.optimizer, max_iters=args.optimize_iters))
+    run_demo(home(args), plan)
     return 0
 
 
@@ -54,22 +66,28 @@ def cmd_chat(args) -> int:
 
 
 def add_commands(sub) -> None:
-    demo = sub.add_parser("demo", help="ingest three sample users and answer questions for each",
-                          description="Ingest three sample users with different tastes into a fresh "
-                          "store under HOME/demo, show each initial persona, answer new questions through "
-                          "the agent graph (showing retrieved memories, lookups and each answer's "
-                          "distribution over the options), optimize each persona, and answer the same "
-                          "questions again.")
-    demo.add_argument("--users", help="comma-separated subset of maya,omar,lena (default: all three)")
-    demo.add_argument("--questions", type=int, default=3, help="questions per user (default: 3)")
-    demo.add_argument("--optimize-iters", type=int, default=1,
-                      help="optimizer iterations per user before the questions are asked again (0: skip; default 1)")
+    demo = sub.add_parser("demo", help="a first look: a sample user's persona, answers and one optimization",
+                          description="Ingest a sample user's 20 labelled interactions and an item catalogue into a "
+                          "fresh store under HOME/demo, summarise a profile and show the initial persona, answer new "
+                          "questions through the agent graph (showing retrieved memories, lookups and each answer's "
+                          "distribution over its options), run one optimizer iteration, print the loss before and "
+                          "after and what changed in the persona, and ask the questions again if it changed. By "
+                          "default: maya, 2 questions, the optimizer on her 5 latest labelled interactions (batch 2, "
+                          "validation 3) with 1 candidate. --full: maya, omar and lena, 3 questions each, the "
+                          "optimizer's default batch 3, validation 8 and 2 candidates.")
+    demo.add_argument("--full", action="store_true",
+                      help="the three sample users at the optimizer's default sizes (several times longer)")
+    demo.add_argument("--users", help="comma-separated subset of maya,omar,lena (default: maya; with --full all three)")
+    demo.add_argument("--questions", type=int, help="questions per user; each user has 3 (default: 2; with --full 3)")
+    demo.add_argument("--optimize-iters", type=int,
+                      help="optimizer iterations per user (0: skip the optimizer; default 1)")
     demo.set_defaults(func=cmd_demo)
 
     chat = sub.add_parser("chat", help="chat with the agent as a user (threads persist)",
                           description="Interactive chat. Commands: /right TEXT records what you "
                           "really wanted for the last turn; /feedback TEXT records feedback on it; "
-                          "/persona shows the current persona; /quit leaves.")
+                          "/persona shows the current persona with your stated preferences numbered; "
+                          "/forget N drops stated preference N from it; /quit leaves.")
     chat.add_argument("--user", required=True, help="user id")
     chat.add_argument("--thread", help="thread id to continue (default: the user id)")
     chat.add_argument("--optimize-every", type=int, default=0, metavar="K",

@@ -1,10 +1,15 @@
-"""`personaagent demo`: three sample users with different tastes, each answered by the agent graph.
+"""`personaagent demo`: sample users with different tastes, answered by the agent graph.
+
+The first look (``FIRST_LOOK``, the default) takes one user, two questions and one optimizer
+iteration on the user's five latest labelled interactions with one candidate; ``FULL`` takes the
+three users, three questions each and one iteration at the optimizer's default sizes.
 
 For each user: ingest their 20 labelled interactions and the shared item catalogue, summarise a
 profile, build the initial persona, answer new questions while showing what the graph did
-(retrieved memories, tool calls, answer), optimize the persona on the user's latest labelled
-interactions, print the loss before and after and the persona diff, and answer the same questions
-again. Questions are asked with ``record=False`` so the expected answers never enter memory.
+(retrieved memories, lookups, each answer's distribution over its options), optimize the persona
+on the user's latest labelled interactions, print the loss before and after and what changed in
+the persona, and, when it changed, answer the same questions again. Questions are asked with
+``record=False`` so the expected answers never enter memory.
 """
 
 from __future__ import annotations
@@ -20,10 +25,24 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from ..context import Context
 from ..graphs.agent import build_agent_graph
 from ..memory import MemoryStore, read_history, read_knowledge
-from ..resources import Resources
 from ..persona.settings import OptimizerSettings
+from ..resources import Resources
 
 SAMPLE_USERS = ("maya", "omar", "lena")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Who the demo runs, how many questions each, and the optimizer's settings (``max_iters``
+    0: no optimization)."""
+
+    users: tuple[str, ...]
+    questions: int
+    optimizer: OptimizerSettings
+
+
+FIRST_LOOK = DemoPlan(("maya",), 2, OptimizerSettings(max_iters=1, batch_size=2, validation_size=3, candidates=1))
+FULL = DemoPlan(SAMPLE_USERS, 3, OptimizerSettings(max_iters=1))
 
 
 def demo_file(name: str) -> Path:
@@ -41,14 +60,6 @@ class DemoResult:
     answers: list[dict] = field(default_factory=list)
     optimization: dict | None = None
     answers_after: list[dict] = field(default_factory=list)
-
-    @property
-    def hits(self) -> int:  # answers are options, so a hit is the expected option itself
-        return sum(a["match"] for a in self.answers)
-
-    @property
-    def hits_after(self) -> int:
-        return sum(a["match"] for a in self.answers_after)
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -75,6 +86,8 @@ def _show_update(node: str, update: dict, say: Callable[[str], None]) -> None:
 
 
 def _ask(graph, context: Context, questions: list[dict], say: Callable[[str], None]) -> list[dict]:
+    """Each question through the agent graph; the answer is the option the model's token
+    probabilities favour, and ``p_expected`` the probability it gave the expected option."""
     answers = []
     for q in questions:
         say(f"\n  Q: {q['query']}")
@@ -91,32 +104,60 @@ def _ask(graph, context: Context, questions: list[dict], say: Callable[[str], No
         ok = answer == q["expected"]
         shown = ", ".join(f"{option} {p:.2f}" for option, p in distribution.items())
         say(f"  A: {answer}   ({shown})\n  expected: {q['expected']}  {'✓' if ok else '✗'}")
-        answers.append({"query": q["query"], "answer": answer, "expected": q["expected"], "match": ok})
+        answers.append({"query": q["query"], "answer": answer, "expected": q["expected"], "match": ok,
+                        "p_expected": distribution.get(q["expected"], 0.0)})
     return answers
 
 
-def _optimize(context: Context, resources: Resources, iters: int, say: Callable[[str], None]) -> dict:
+def _optimize(context: Context, resources: Resources, settings: OptimizerSettings, say: Callable[[str], None]) -> dict:
     from .optimize import format_summary, persona_diff, run_optimizer
 
-    settings = OptimizerSettings.of(max_iters=iters)
-    say(f"\n  optimizing the persona ({iters} iteration(s) at most, batch {settings.batch_size}, validation "
-        f"{settings.validation_size}, {settings.candidates} candidates per iteration)…")
+    say(f"\n  optimizing the persona ({settings.max_iters} iteration(s) at most, batch {settings.batch_size}, "
+        f"validation {settings.validation_size}, {settings.candidates} candidate(s) per iteration)…")
     start = resources.memory.current_persona(context.user_id).version
     summary = run_optimizer(context, resources, settings,
                             on_iteration=lambda p: say(f"    iteration {p['iteration']}: loss {p['loss']:.3f} ({p['outcome']})"))
     say("\n".join("  " + line for line in format_summary(summary).splitlines()))
     if summary["accepted"]:
+        say(f"\n  persona after (v{summary['final_version']}), what changed from v{start}:")
         say(_indent(persona_diff(resources.memory, context.user_id, start, summary["final_version"])))
+    else:
+        say(f"\n  persona after: v{start}, unchanged (no candidate beat it on those interactions)")
     return summary
+
+
+def _right(answers: list[dict]) -> str:
+    mean = sum(a["p_expected"] for a in answers) / len(answers) if answers else 0.0
+    return f"{sum(a['match'] for a in answers)} of {len(answers)} (mean p(expected option) {mean:.2f})"
+
+
+def summary_lines(results: list[DemoResult], settings: OptimizerSettings) -> list[str]:
+    """What the demo showed, user by user, and what it cannot show."""
+    lines = ["\n=== summary: each answer is the option the model's token probabilities favour; "
+             "'expected' is the option the user's history points to"]
+    for r in results:
+        lines.append(f"  {r.user}: before optimization {_right(r.answers)}")
+        if o := r.optimization:
+            judged = len(o.get("selection", [])) or settings.batch_size + settings.validation_size
+            outcome = (f"{o['accepted']} candidate(s) accepted, persona now v{o['final_version']}" if o["accepted"]
+                       else f"no candidate accepted ({o['rejected']} rejected), persona unchanged")
+            lines.append(f"    optimization on {r.user}'s {judged} latest labelled interactions: loss "
+                         f"{o['initial_loss']:.3f} → {o['best_loss']:.3f}; {outcome}; {o['model_calls']} model calls")
+            if r.answers_after:
+                lines.append(f"    after optimization {_right(r.answers_after)}")
+            else:
+                lines.append("    the questions were not asked again: the same persona at temperature 0 gives "
+                             "the same answers")
+    lines.append("  A few questions per user are a first look at what the agent does, not a measure of how well "
+                 "it does it: the evaluation on real data is in results/README.md.")
+    return lines
 
 
 def run_demo(
     home: Path,
-    users: tuple[str, ...] = SAMPLE_USERS,
-    questions_per_user: int = 3,
+    plan: DemoPlan = FIRST_LOOK,
     resources: Resources | None = None,
     say: Callable[[str], None] = print,
-    optimize_iters: int = 1,
 ) -> list[DemoResult]:
     """Run the demo in a fresh store under ``home/demo``; returns what each user got."""
     store_dir = Path(home) / "demo" / "chroma"
@@ -129,7 +170,7 @@ def run_demo(
     catalogue = read_knowledge(demo_file("catalogue.jsonl"))
     questions = demo_questions()
     results = []
-    for user in users:
+    for user in plan.users:
         context = Context(user_id=user, chroma_path=str(store_dir))
         history = read_history(user, demo_file(f"{user}.jsonl"))
         memory.episodes.add(history)
@@ -140,19 +181,14 @@ def run_demo(
         persona = memory.current_persona(user)
         say(f"  initial persona (v{persona.version}):\n{_indent(persona.text)}")
         result = DemoResult(user=user, persona=persona.text)
-        result.answers = _ask(graph, context, questions[user][:questions_per_user], say)
-        if optimize_iters > 0:
-            result.optimization = _optimize(context, resources, optimize_iters, say)
-            say(f"\n  the same questions under persona v{result.optimization['final_version']}:")
-            result.answers_after = _ask(graph, context, questions[user][:questions_per_user], say)
+        asked = questions[user][:plan.questions]
+        result.answers = _ask(graph, context, asked, say)
+        if plan.optimizer.max_iters > 0:
+            result.optimization = _optimize(context, resources, plan.optimizer, say)
+            if result.optimization["accepted"]:
+                say(f"\n  the same questions under persona v{result.optimization['final_version']}:")
+                result.answers_after = _ask(graph, context, asked, say)
         results.append(result)
-    say("\n=== summary (answers naming the option that fits the user's tastes)")
-    for r in results:
-        line = f"  {r.user}: {r.hits}/{len(r.answers)} before"
-        if r.optimization:
-            o = r.optimization
-            line += (f", {r.hits_after}/{len(r.answers_after)} after optimization "
-                     f"(loss {o['initial_loss']:.3f} → {o['best_loss']:.3f}, {o['accepted']} accepted, "
-                     f"{o['rejected']} rejected, {o['model_calls']} model calls)")
+    for line in summary_lines(results, plan.optimizer):
         say(line)
     return results
