@@ -42,7 +42,18 @@ class Resources:
         ``tool_choice="auto"``, and writes calls as text instead) and 2 for any other model."""
         if context.max_tool_rounds is not None:
             return context.max_tool_rounds
-        return 2 if self.agent_model is not None or context.agent_model().is_remote else 0
+        return 0 if self.embedded(context) else 2
+
+    def calls_at_once_for(self, context: Context) -> int | None:
+        """How many of a graph's parallel branches (the optimizer's simulations) may run at once:
+        1 for the embedded model, whose one llama.cpp slot takes calls one at a time anyway, so
+        running branches side by side only interleaves their calls and throws away the prompt
+        prefix that each branch's next call would reuse; no limit for any other model."""
+        return 1 if self.embedded(context) else None
+
+    def embedded(self, context: Context) -> bool:
+        """Whether the agent model is the embedded one (none pinned, no endpoint configured)."""
+        return self.agent_model is None and not context.agent_model().is_remote
 
     def optimizer_model_for(self, context: Context) -> BaseChatModel:
         return self.optimizer_model or self.agent_model or chat_model(context.optimizer_model())

@@ -75,6 +75,41 @@ def test_each_decided_round_reaches_the_progress_callback_and_the_cli_bar(tmp_pa
     assert "iter 0: loss 0.000 (baseline)" in capsys.readouterr().err  # the bar moved to the baseline
 
 
+class InFlight(ScriptedChatModel):
+    """A scripted model that records how many of its calls were in flight at once."""
+
+    most: int = 0
+    now: int = 0
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+def test_on_the_embedded_model_the_optimizer_simulates_one_sample_at_a_time(memory, embedded, monkeypatch):
+    from personaagent.services.optimize import run_optimizer
+
+    labelled(memory, "alice")
+    model = InFlight(script=responder(), latency_s=0.05)
+    monkeypatch.setattr(Resources, "embedded", lambda self, context: embedded)  # its calls go to the scripted model
+    run_optimizer(Context(user_id="alice"), Resources(memory=memory, agent_model=model),
+                  OptimizerSettings.of(max_iters=1, operators=["section"], candidates=1, validation_size=2))
+    assert (model.most == 1) if embedded else (model.most > 1)
+
+
+def test_only_the_embedded_model_limits_the_calls_at_once():
+    assert Resources().calls_at_once_for(Context(model_base_url="", model_api_key="")) == 1
+    assert Resources().calls_at_once_for(Context(model_base_url="http://127.0.0.1:8000/v1")) is None
+    assert Resources(agent_model=ScriptedChatModel()).calls_at_once_for(Context(model_base_url="")) is None
+
+
 def test_optimize_many_users_from_the_cli(tmp_path, monkeypatch, capsys):
     store = cli_setup(tmp_path, monkeypatch, ScriptedChatModel(script=responder()))
     labelled(store, "bob")

@@ -40,6 +40,8 @@ def run_optimizer(
         checkpointer = InMemorySaver()
     graph = build_optimizer_graph(resources).compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id or f"optimize:{context.user_id}"}}
+    if at_once := resources.calls_at_once_for(context):
+        config["max_concurrency"] = at_once
     payload: OptimizerSettings | None = OptimizerSettings.of(settings)
     previous = graph.get_state(config)
     if previous.next and not restart:
