@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -102,7 +103,7 @@ def test_the_first_look_demo_shows_one_user_before_and_after_one_optimization(tm
     assert ("maya: before optimization 0 of 2 (mean p(expected option) 0.10)" in text
             and f"loss {o['initial_loss']:.3f} → {o['best_loss']:.3f}; 1 candidate(s) accepted, persona now v2" in text
             and "after optimization 2 of 2 (mean p(expected option) 0.80)" in text)
-    assert "not a measure of how well it does it" in text
+    assert "not a measure of how well it does it" in text and re.search(r"\(1 user\(s\) in \d+ min \d+ s\)$", text)
 
 
 def test_when_nothing_is_accepted_the_demo_says_so_and_does_not_ask_again(tmp_path):

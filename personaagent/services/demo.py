@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -131,8 +132,8 @@ def _right(answers: list[dict]) -> str:
     return f"{sum(a['match'] for a in answers)} of {len(answers)} (mean p(expected option) {mean:.2f})"
 
 
-def summary_lines(results: list[DemoResult], settings: OptimizerSettings) -> list[str]:
-    """What the demo showed, user by user, and what it cannot show."""
+def summary_lines(results: list[DemoResult], settings: OptimizerSettings, seconds: float) -> list[str]:
+    """What the demo showed, user by user, what it cannot show, and how long it took."""
     lines = ["\n=== summary: each answer is the option the model's token probabilities favour; "
              "'expected' is the option the user's history points to"]
     for r in results:
@@ -150,6 +151,7 @@ def summary_lines(results: list[DemoResult], settings: OptimizerSettings) -> lis
                              "the same answers")
     lines.append("  A few questions per user are a first look at what the agent does, not a measure of how well "
                  "it does it: the evaluation on real data is in results/README.md.")
+    lines.append(f"  ({len(results)} user(s) in {int(seconds // 60)} min {seconds % 60:.0f} s)")
     return lines
 
 
@@ -160,6 +162,7 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> list[DemoResult]:
     """Run the demo in a fresh store under ``home/demo``; returns what each user got."""
+    began = time.monotonic()
     store_dir = Path(home) / "demo" / "chroma"
     shutil.rmtree(store_dir, ignore_errors=True)
     resources = resources or Resources()
@@ -189,6 +192,6 @@ def run_demo(
                 say(f"\n  the same questions under persona v{result.optimization['final_version']}:")
                 result.answers_after = _ask(graph, context, asked, say)
         results.append(result)
-    for line in summary_lines(results, plan.optimizer):
+    for line in summary_lines(results, plan.optimizer, time.monotonic() - began):
         say(line)
     return results
