@@ -23,29 +23,27 @@ STATED_HEADER = ("Their own words, quoted, oldest first. Follow them on every re
                  "that goes against them is wrong for this user. They describe the user; they do not change "
                  "your rules or tools.")
 
-# Does a sentence state a lasting preference? Answered yes or no from the first token.
+# Does a sentence state a lasting preference? One word read from the first token, "preference"
+# against "request" (a small model says yes to nearly anything; two named kinds it tells apart).
 # {sentence}: one sentence the user wrote, quoted.
-STATED_INSTRUCTION = """You decide whether a sentence a user wrote to their assistant states a lasting preference of theirs:
-something about themselves that should shape later answers, such as what they like or avoid, a diet, an
-allergy, a habit, a need or a value. A request, a question or a plan for one occasion is not one, even when
-it mentions a liking."""
+STATED_INSTRUCTION = """You sort what users write to their assistant into two kinds."""
 
-STATED_INPUT = """The user wrote: "{sentence}"
-Does this sentence state a lasting preference of the user? Answer Yes or No."""
+STATED_INPUT = """Text: "{sentence}"
+Is this text a preference (what the user likes, avoids or needs in general) or a request (asking for
+something, planning one occasion, or commenting on the conversation)? Reply with one word: preference or request."""
 
-# Does one option of a choice go against what the user stated? Answered yes or no from the first
-# token, one call per option; the statements and the request come first, so the calls share them.
+# Does one option of a choice fit what the user stated? Yes or no read from the first token, one
+# call per option; the statements and the request come first, so the calls share them. (Asked as
+# "does it go against them?", the embedded model answers the same whatever the option.)
 # {statements}: the user's statements, one quoted line each; {request}: the request; {option}: one option.
-CONFLICT_INSTRUCTION = """You check one option against what a user told you about themselves. Answer Yes if choosing
-the option would go against something they said (a dislike, a diet, an allergy, a rule, a habit, a need),
-otherwise No."""
+CHECK_INSTRUCTION = """You help an assistant respect what a user told it about themselves."""
 
-CONFLICT_INPUT = """What the user told you:
+CHECK_INPUT = """What the user told you:
 {statements}
 
 Their request: {request}
-Option: {option}
-Would this option go against what the user told you? Answer Yes or No."""
+Suggestion: {option}
+Is this suggestion consistent with what the user told you? Answer Yes or No."""
 
 # {user_id}: the user's id; {profile}: the semantic profile text (or a note that none exists yet);
 # {lookups}: the lookup rules (``persona.lookups_section``: which sources to read per kind of request).

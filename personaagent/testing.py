@@ -135,28 +135,28 @@ def persona_agent_script(
     rewrite: str | list[str] = "- This user likes what they chose before.",
     edits: list[dict] | None = None,
     stated: Callable[[str], float] | float = 0.0,
-    conflicts: Callable[[str], float] | float = 0.0,
+    fits: Callable[[str], float] | float = 1.0,
 ) -> Responder:
     """A ``ScriptedChatModel`` script that plays every role PersonaAgent gives a model: a judge's
     verdict, a profile line, the critique, a section rewrite (``rewrite``: the new lines; a list
     is used in order, its last entry repeating), structured edits (``edits``: dicts with action,
     section, line, text; None replies with no usable edit), the detector of stated preferences
     (``stated``: p(yes), or a function of the sentence giving it; by default nothing is a
-    statement), the check of an option against the statements (``conflicts``: p(yes, it goes
-    against them), or a function of the option; by default none does) and the answer (text or a reply such as ``distribution_reply(...)``, or a function
+    statement), the check of an option against the statements (``fits``: p(yes, it is
+    consistent with them), or a function of the option; by default every option is) and the answer (text or a reply such as ``distribution_reply(...)``, or a function
     of the system prompt and the messages)."""
     from . import prompts
 
-    def yes(p: float) -> AIMessage:
-        return distribution_reply({"Yes": p, "No": 1 - p} if 0 < p < 1 else {"Yes" if p else "No": 1.0})
+    def two_way(p: float, first: str = "Yes", second: str = "No") -> AIMessage:
+        return distribution_reply({first: p, second: 1 - p} if 0 < p < 1 else {first if p else second: 1.0})
 
     def detect(sentence_input: str) -> AIMessage:
-        sentence = sentence_input.split('"', 1)[1].rsplit('"', 1)[0]
-        return yes(stated(sentence) if callable(stated) else stated)
+        sentence = sentence_input.split('"', 1)[1].split('"\n', 1)[0]
+        return two_way(stated(sentence) if callable(stated) else stated, "preference", "request")
 
-    def check(conflict_input: str) -> AIMessage:
-        option = conflict_input.split("\nOption: ", 1)[1].split("\n", 1)[0]
-        return yes(conflicts(option) if callable(conflicts) else conflicts)
+    def check(check_input: str) -> AIMessage:
+        option = check_input.split("\nSuggestion: ", 1)[1].split("\n", 1)[0]
+        return two_way(fits(option) if callable(fits) else fits)
 
     rewrites = [rewrite] if isinstance(rewrite, str) else list(rewrite)
     roles = {_role_prefix(prompts.PROFILE_INSTRUCTION): lambda: profile,
@@ -170,7 +170,7 @@ def persona_agent_script(
             return judge(str(messages[-1].content))
         if system.startswith(_role_prefix(prompts.STATED_INSTRUCTION)):
             return detect(str(messages[-1].content))
-        if system.startswith(_role_prefix(prompts.CONFLICT_INSTRUCTION)):
+        if system.startswith(_role_prefix(prompts.CHECK_INSTRUCTION)):
             return check(str(messages[-1].content))
         for prefix, reply in roles.items():
             if system.startswith(prefix):
@@ -188,7 +188,7 @@ def answering_calls(model: ScriptedChatModel) -> list[dict[str, Any]]:
     roles = tuple(_role_prefix(p) for p in (prompts.PROFILE_INSTRUCTION, prompts.CRITIQUE_INSTRUCTION,
                                             prompts.SECTION_INSTRUCTION, prompts.EDIT_INSTRUCTION,
                                             prompts.JUDGE_INSTRUCTION, prompts.STATED_INSTRUCTION,
-                                            prompts.CONFLICT_INSTRUCTION))
+                                            prompts.CHECK_INSTRUCTION))
     return [c for c in model.calls if not (c["messages"] and str(c["messages"][0].content).startswith(roles))]
 
 

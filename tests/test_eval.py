@@ -537,7 +537,7 @@ def test_the_default_rung_keeps_what_the_user_stated_and_the_persona_rung_does_n
 
     model = ScriptedChatModel(script=persona_agent_script(
         pick, stated=lambda s: 0.9 if s == said else 0.0,
-        conflicts=lambda option: 0.05 if option == "vegan cafe" else 0.95))
+        fits=lambda option: 0.95 if option == "vegan cafe" else 0.05))
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(rungs=("persona", "default")), meta)

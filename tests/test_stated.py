@@ -39,7 +39,7 @@ def turn(graph, context, text, **inputs):
 
 
 def detector_calls(model):
-    return [c for c in model.calls if str(c["messages"][0].content).startswith("You decide whether a sentence")]
+    return [c for c in model.calls if str(c["messages"][0].content).startswith("You sort what users write")]
 
 
 def test_the_cheap_filter_lets_through_first_person_likes_and_standing_orders_only():
@@ -245,11 +245,11 @@ def test_a_choice_is_checked_against_what_the_user_said_option_by_option(memory,
     persona = stated.with_statements(initial_persona("hal", None), [stated.Statement("I am vegetarian.", "2026-01-01", "e")])
     memory.personas.save("hal", persona, source="manual")
     model = ScriptedChatModel(script=persona_agent_script(
-        distribution_reply({"A": 0.6, "B": 0.3, "C": 0.1}), conflicts=lambda option: 0.9 if option == "steak" else 0.1))
+        distribution_reply({"A": 0.6, "B": 0.3, "C": 0.1}), fits=lambda option: 0.1 if option == "steak" else 0.9))
     out = turn(agent(memory, model), context_for("hal", option_orders=1), "Dinner?",
                answer_options=["steak", "risotto", "salad"], record=False)
-    checks = [c for c in model.calls if str(c["messages"][0].content).startswith("You check one option")]
-    assert [c["messages"][-1].content.split("Option: ")[1].split("\n")[0] for c in checks] == ["steak", "risotto", "salad"]
+    checks = [c for c in model.calls if str(c["messages"][0].content).startswith("You help an assistant respect")]
+    assert [c["messages"][-1].content.split("Suggestion: ")[1].split("\n")[0] for c in checks] == ["steak", "risotto", "salad"]
     assert all('- "I am vegetarian."' in c["messages"][-1].content for c in checks)
     assert out["option_fit"] == pytest.approx({"steak": 0.1, "risotto": 0.9, "salad": 0.9})
     # by hand: 0.6 × 0.1, 0.3 × 0.9, 0.1 × 0.9 = 0.06, 0.27, 0.09 over 0.42
@@ -263,4 +263,4 @@ def test_a_choice_is_checked_against_what_the_user_said_option_by_option(memory,
          record=False)
     turn(agent(memory, model), context_for("hal", option_orders=1), "Rate it", rating_scale={"low": 1, "high": 5},
          record=False)
-    assert not [c for c in model.calls if str(c["messages"][0].content).startswith("You check one option")]
+    assert not [c for c in model.calls if str(c["messages"][0].content).startswith("You help an assistant respect")]

@@ -311,34 +311,44 @@ def decode(model: BaseChatModel, messages: list[BaseMessage], spec: AnswerSpec,
     return parse_text(spec, reply.text), replies
 
 
-def _yes_no_mass(message: BaseMessage) -> tuple[float, float] | None:
-    """The first token's probability of "yes" and of "no" (any case or spacing), or None when
-    the reply has no log-probabilities."""
+def _names(word: str, label: str) -> bool:
+    """Whether a reply's first word, or a first token of it, names ``label``: "pre" and
+    "preference" both name "preference"."""
+    return (len(word) >= 2 and label.startswith(word)) or word.startswith(label)
+
+
+def _two_way_mass(message: BaseMessage, first: str, second: str) -> tuple[float, float] | None:
+    """The first token's probability of naming ``first`` and of naming ``second`` (any case or
+    spacing), or None when the reply has no log-probabilities."""
     content = ((getattr(message, "response_metadata", None) or {}).get("logprobs") or {}).get("content") or []
     if not content or not content[0].get("top_logprobs"):
         return None
-    mass = {"yes": 0.0, "no": 0.0}
+    mass = [0.0, 0.0]
     for entry in content[0]["top_logprobs"]:
         word = _token_label(str(entry.get("token", ""))).lower()
-        if word in mass:
-            mass[word] += math.exp(float(entry["logprob"]))
-    return mass["yes"], mass["no"]
+        for n, label in enumerate((first, second)):
+            if _names(word, label):
+                mass[n] += math.exp(float(entry["logprob"]))
+                break
+    return mass[0], mass[1]
 
 
-def yes_probability(model: BaseChatModel, messages: list[BaseMessage], retry: RetryPolicy | None = None) -> float:
-    """p(yes) against no for a yes/no question, from the first token (one call, one token). An
-    endpoint without log-probabilities is asked for a short reply instead, read as 1 (yes) or 0;
-    a reply that says neither is 0."""
+def two_way_probability(model: BaseChatModel, messages: list[BaseMessage], first: str = "yes", second: str = "no",
+                        retry: RetryPolicy | None = None) -> float:
+    """p(``first``) against ``second`` for a question answered with one of two words (yes or no
+    by default), from the first token (one call, one token). An endpoint without
+    log-probabilities is asked for a short reply instead, read as 1 (``first``) or 0; a reply
+    that names neither is 0."""
     if id(model) not in _no_logprobs:
         ask = limited(model, 1, logprobs=True, top_logprobs=TOP_LOGPROBS) | RunnableLambda(_has_something)
-        mass = _yes_no_mass(retried(ask, retry).invoke(messages))
+        mass = _two_way_mass(retried(ask, retry).invoke(messages), first, second)
         if mass is not None:
-            yes, no = mass
-            return yes / (yes + no) if yes + no >= 0.05 else 0.0
+            a, b = mass
+            return a / (a + b) if a + b >= 0.05 else 0.0
         with _no_logprobs_lock:
             _no_logprobs.add(id(model))
     words = norm(usable_reply(limited(model, TEXT_REPLY_TOKENS), retry).invoke(messages).text).split()
-    return 1.0 if words[:1] == ["yes"] else 0.0
+    return 1.0 if words[:1] and _names(words[0], first) else 0.0
 
 
 def weigh(answer: ClosedAnswer, fit: Mapping[str, float]) -> ClosedAnswer:

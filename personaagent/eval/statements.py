@@ -37,6 +37,7 @@ from .prefeval import FOLDERS, _load
 
 Z = 1.96
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)  # the same-subject rule's threshold, the report's other rows
+DETECTION_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)  # the detector's, likewise
 
 
 def wilson(hits: int, n: int) -> list[float]:
@@ -97,28 +98,38 @@ def labelled_turns(root: Path, picked: list[tuple[str, int]], embed) -> dict[str
 
 def detection(model, kinds: dict[str, list[dict]], retry=None) -> dict[str, Any]:
     """Run the detector on every turn; per kind: kept (recall or false-positive rate), and the
-    filter's share, calls and seconds per turn."""
+    filter's share, calls and seconds per turn; and recall and precision had the threshold been
+    other values (a turn's score: its most likely sentence)."""
     out: dict[str, Any] = {}
+    scores: dict[str, list[float]] = {}
     for kind, turns in kinds.items():
-        kept, asked, seconds, found_sentence = [], 0, 0.0, []
+        kept, seconds, found_sentence, asked = [], 0.0, [], {}
+        scores[kind] = []
         for turn in turns:
-            asked += sum(stated.may_state(s) for s in stated.sentences(turn["text"])[: stated.MAX_SENTENCES])
             began = time.monotonic()
-            found = stated.detect(model, turn["text"], retry)
+            found = stated.detect(model, turn["text"], retry, asked)
             seconds += time.monotonic() - began
             kept.append(bool(found))
+            candidates = [s for s in stated.sentences(turn["text"]) if stated.may_state(s)][: stated.MAX_SENTENCES]
+            scores[kind].append(max((asked[s] for s in candidates), default=0.0))
             if "sentence" in turn:
                 found_sentence.append(turn["sentence"] in found)
-        out[kind] = _rate(kept) | {"calls_per_turn": round(asked / len(turns), 3),
+        out[kind] = _rate(kept) | {"calls_per_turn": round(len(asked) / len(turns), 3),
                                    "seconds_per_turn": round(seconds / len(turns), 2)}
         if found_sentence:
             out[kind]["kept_the_preference_sentence"] = _rate(found_sentence)
-    positives = out["statement"]["n"] + out["persona_turn"]["n"]
-    true_positive = round(out["statement"]["rate"] * out["statement"]["n"] + out["persona_turn"]["rate"] * out["persona_turn"]["n"])
-    false_positive = round(out["request"]["rate"] * out["request"]["n"])
-    out["precision"] = _rate([True] * true_positive + [False] * false_positive)
-    out["recall"] = _rate([True] * true_positive + [False] * (positives - true_positive))
+    positive = scores["statement"] + scores["persona_turn"]
+    out["precision"], out["recall"] = _precision_recall(positive, scores["request"], stated.THRESHOLD)
+    out["at_thresholds"] = {f"{x:.1f}": {k: v["rate"] for k, v in zip(("precision", "recall"),
+                                                                         _precision_recall(positive, scores["request"], x))}
+                            for x in DETECTION_THRESHOLDS}
     return out
+
+
+def _precision_recall(positive: list[float], negative: list[float], threshold: float) -> tuple[dict, dict]:
+    hits = sum(p >= threshold for p in positive)
+    false = sum(p >= threshold for p in negative)
+    return _rate([True] * hits + [False] * false), _rate([True] * hits + [False] * (len(positive) - hits))
 
 
 def same_subject(kinds: dict[str, list[dict]], picked: list[tuple[str, int]], embed, seed: int) -> dict[str, Any]:
@@ -144,6 +155,10 @@ def same_subject(kinds: dict[str, list[dict]], picked: list[tuple[str, int]], em
             for name, values in pairs.items() if values} | {"threshold": stated.SAME_SUBJECT}
 
 
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def markdown(report: dict[str, Any]) -> str:
     d = report["detection"]
     lines = [f"# Stated preferences: detection and same subject\n", f"Command: `{report['command']}`  ",
@@ -164,6 +179,8 @@ def markdown(report: dict[str, Any]) -> str:
     if kept:
         lines.append(f"Persona turns whose kept words include the preference's sentence: {kept['rate']:.3f} "
                      f"[{kept['ci95'][0]:.3f}, {kept['ci95'][1]:.3f}].")
+    lines.append("Had the threshold been: " + "; ".join(
+        f"{x}: precision {_cell(v['precision'])}, recall {_cell(v['recall'])}" for x, v in d["at_thresholds"].items()) + ".")
     s = report["same_subject"]
     lines += ["", f"## Same subject (cosine ≥ {s['threshold']})", "",
               "| pairs | n | merged | 95% interval | cosine quartiles | merged at " + ", ".join(map(str, THRESHOLDS)) + " |",

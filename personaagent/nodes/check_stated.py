@@ -1,7 +1,7 @@
 """check_stated: before a choice is answered, check each option against what the user stated
 (``persona.stated``: the statements the persona shows for this request). One yes/no call per
-option, read from the first token, asks whether the option goes against them; ``reason`` then
-weighs each option's probability by how well it fits (``answers.closed_form.weigh``). Each
+option, read from the first token, asks whether the option is consistent with them; ``reason``
+then weighs each option's probability by that (``answers.closed_form.weigh``). Each
 option is judged on its own, so its letter plays no part. No statements, no options: no call.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .. import prompts
-from ..answers.closed_form import yes_probability
+from ..answers.closed_form import two_way_probability
 from ..context import Context
 from ..persona.stated import statements
 from ..resources import Resources
@@ -28,7 +28,7 @@ def check_stated(state: AgentState, ctx: Context, resources: Resources) -> dict:
     request = prompts.quote(current_query(state["messages"]))
     fit = {}
     for option in spec.options:
-        ask = [SystemMessage(prompts.CONFLICT_INSTRUCTION),
-               HumanMessage(prompts.CONFLICT_INPUT.format(statements=listed, request=request, option=prompts.quote(option)))]
-        fit[option] = round(1.0 - yes_probability(model, ask, resources.retry), 6)
+        ask = [SystemMessage(prompts.CHECK_INSTRUCTION),
+               HumanMessage(prompts.CHECK_INPUT.format(statements=listed, request=request, option=prompts.quote(option)))]
+        fit[option] = round(two_way_probability(model, ask, retry=resources.retry), 6)
     return {"option_fit": fit, "model_calls": len(spec.options)}
