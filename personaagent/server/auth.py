@@ -32,7 +32,7 @@ ANY_USER = "personaagent:any-user"
 # must not set them.
 SERVER_FIELDS = frozenset({
     "model_base_url", "model_api_key", "model_name", "optimizer_base_url", "optimizer_api_key",
-    "optimizer_model_name", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url", "embedding_model",
+    "optimizer_model_name", "memory_url", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url", "embedding_model",
 })
 # Context fields that belong to one user; a shared assistant must not carry them.
 USER_FIELDS = frozenset({"user_id", "persona"})
