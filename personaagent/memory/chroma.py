@@ -77,7 +77,13 @@ class ChromaBackend:
         return self.episodes.vectors.start_warming()
 
     @contextmanager
-    def checkpointer(self, sqlite_file: Path) -> Iterator:
+    def checkpointer(self, sqlite_file: Path | None) -> Iterator:
+        """SQLite at ``sqlite_file``; in this process's memory without one."""
+        if sqlite_file is None:
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            yield InMemorySaver()
+            return
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)

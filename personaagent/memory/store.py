@@ -82,11 +82,12 @@ class MemoryStore:
         graphs open. The future gives the number of users loaded (0 on Postgres: nothing to load)."""
         return self.backend.warm_cache()
 
-    def checkpointer(self, sqlite_file: str | Path) -> AbstractContextManager:
+    def checkpointer(self, sqlite_file: str | Path | None = None) -> AbstractContextManager:
         """A LangGraph checkpointer for chat threads and optimizer runs, as a context manager: on
         Postgres, in the same database (a run resumes from any process that reaches it); on
-        Chroma, the SQLite file ``sqlite_file`` (this machine only)."""
-        return self.backend.checkpointer(Path(sqlite_file))
+        Chroma, the SQLite file ``sqlite_file`` (this machine only), or without one this
+        process's memory."""
+        return self.backend.checkpointer(None if sqlite_file is None else Path(sqlite_file))
 
     def close(self) -> None:
         """Release the backend's connections (Postgres); the store is unusable afterwards."""

@@ -73,7 +73,7 @@ class PostgresBackend:
         return done
 
     @contextmanager
-    def checkpointer(self, sqlite_file: Path) -> Iterator[PostgresSaver]:
+    def checkpointer(self, sqlite_file: Path | None) -> Iterator[PostgresSaver]:
         """LangGraph's ``PostgresSaver`` on this database (``sqlite_file`` is not used)."""
         yield PostgresSaver(self.db.pool)
 
