@@ -4,6 +4,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from personaagent.errors import IngestError, InvalidUserId, UnknownVersion
@@ -40,6 +41,23 @@ def test_time_filter_returns_only_strictly_older_memories(memory):
     assert sorted(i.timestamp for i in older) == [100.0, 101.0]
     assert [i.query for i in memory.episodes.list("alice", before=101.0)] == ["hiking one"]
     assert memory.episodes.search("alice", "hiking", k=10, before=100.0) == []
+
+
+def test_search_is_the_exact_top_k_with_scores(memory):
+    words = "hiking pasta kayak jazz opera chess garden sushi tennis poetry cinema bread".split()
+    for u, user in enumerate(("alice", "bob")):
+        memory.episodes.add([Interaction(user_id=user, query=f"{words[j % 12]} {words[(j * 5 + u) % 12]} {words[(j * 7) % 12]} #{j}",
+                                         answer="ok", timestamp=100.0 + j) for j in range(60)])
+    stored = memory.episodes.list("alice")
+    vectors = np.asarray(memory.embedder([i.query for i in stored]))
+    for query, k, before in (("hiking kayak", 5, None), ("jazz opera poetry", 10, 130.0), ("bread", 60, None)):
+        sims = vectors @ np.asarray(memory.embedder([query])[0])
+        expected = sorted((round(-float(s), 4), i.id) for s, i in zip(sims, stored) if before is None or i.timestamp < before)[:k]
+        hits = memory.episodes.search("alice", query, k=k, before=before)
+        assert [round(h.score, 4) for h in hits] == [-s for s, _ in expected]  # the exact scores, best first
+        last = expected[-1][0]
+        assert {h.id for h in hits if round(-h.score, 4) < last} == {i for s, i in expected if s < last}
+        assert all(h.user_id == "alice" and (before is None or h.timestamp < before) for h in hits)
 
 
 def test_labelled_filter_and_outcome_update(memory):
