@@ -47,4 +47,4 @@ class ModelReplyError(PersonaAgentError, RuntimeError):
 
 
 class StoreUnavailable(PersonaAgentError, ConnectionError):
-    """The Chroma server cannot be reached."""
+    """The Chroma server or the Postgres server cannot be reached."""

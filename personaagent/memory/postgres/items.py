@@ -73,8 +73,10 @@ class PostgresRunLog:
         return run_id
 
     def finish(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
-        [found] = all_items(self.store, (self.collection,), run_id=run_id)
-        self._put(run_id, {**found.value["metadata"], "status": status, "finished_at": time.time(),
+        found = all_items(self.store, (self.collection,), run_id=run_id)
+        if not found:
+            raise KeyError(f"no optimization run {run_id!r}")
+        self._put(run_id, {**found[0].value["metadata"], "status": status, "finished_at": time.time(),
                            "summary": json.dumps(summary or {}, default=str)})
 
     def history(self, user_id: str) -> list[dict[str, Any]]:
