@@ -29,8 +29,8 @@ from .versions import Version
 
 class MemoryStore:
     """Episodes, profiles, personas, knowledge and the optimizer run log of every user, on a
-    backend (``chroma.ChromaBackend`` or ``postgres.backend.PostgresBackend``); ``MemoryStore(client, embedder)`` wraps a
-    Chroma client.
+    backend (``chroma.ChromaBackend`` or ``postgres.backend.PostgresBackend``).
+    ``MemoryStore(client, embedder)`` wraps a Chroma client.
 
     ``cache_rows`` (Chroma only): how many episode rows (all users together) this process keeps in
     memory for exact searches (``vector_cache``), once the episodes collection has
