@@ -211,15 +211,18 @@ class MemoryStore:
         return self.episodes.count(user_id) - covered >= max(every, 1)
 
     def refresh_profile(self, user_id: str, model: BaseChatModel, retry: RetryPolicy | None = None) -> Version:
-        """Summarise a new profile version (each model call retried under ``retry``); a persona
+        """Summarise a new profile version (each model call retried under ``retry``; phrases the
+        user's history contradicts are dropped, and counted in the version); a persona
         built from the profile (never optimised or set by hand) follows it, keeping what the user
         stated."""
         items = self.episodes.list(user_id)
-        text = summarise_profile(model, items, retry)
+        summary = summarise_profile(model, items, retry)
+        text = summary.text
         previous = self.profiles.latest(user_id)
         profile = self.profiles.save(
             user_id, text, source="summary", parent=previous.version if previous else None,
-            interactions=len(items),
+            interactions=len(items), lines_written=summary.lines_written,
+            lines_contradicted=summary.lines_contradicted, dropped=len(summary.dropped),
         )
         with self._lock:
             persona = self.personas.latest(user_id)
