@@ -95,6 +95,12 @@ class Context:
                   "answer. Empty: 0 for the embedded model (it writes tool calls as text instead), 2 for any "
                   "other. The history search and the persona's lookups happen before the model in any case."},
     )
+    memory_url: str = _env_field(
+        "PERSONAAGENT_MEMORY",
+        "PostgreSQL URL of the memory (postgresql://USER:PASSWORD@HOST:PORT/DATABASE): memory, chat threads "
+        "and optimizer checkpoints go to that database, which many processes and machines can share. "
+        "Empty: the Chroma store below.",
+    )
     chroma_path: str = _env_field(
         "PERSONAAGENT_CHROMA_PATH",
         "Directory of the persistent Chroma store (default: $PERSONAAGENT_HOME/chroma).",

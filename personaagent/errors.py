@@ -52,4 +52,4 @@ class ModelUnavailable(PersonaAgentError, RuntimeError):
 
 
 class StoreUnavailable(PersonaAgentError, ConnectionError):
-    """The Chroma server cannot be reached."""
+    """The Chroma server or the Postgres server cannot be reached."""

@@ -1,10 +1,10 @@
 """Bad input, as a table: each case runs the `personaagent` CLI in-process against a seeded store
-and must exit non-zero with a message that names the problem, leaving every stored row as it was.
-(The model-file cases — a missing part package, a checksum mismatch — are in test_models.py.)"""
+(a Chroma directory, and a Postgres database) and must exit non-zero with a message that names the
+problem, leaving every stored row as it was. (The model-file cases — a missing part package, a
+checksum mismatch — are in test_models.py.)"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -12,10 +12,19 @@ import pytest
 from personaagent import cli
 from personaagent.context import Context
 from personaagent.memory import Interaction, memory_for
+from personaagent.memory.migrate import checksum
+from personaagent.memory.rows import COLLECTIONS
+
+pytestmark = pytest.mark.backends("chroma", "postgres")
 
 UNREACHABLE_MODEL = {"PERSONAAGENT_BASE_URL": "http://127.0.0.1:9/v1", "PERSONAAGENT_API_KEY": "x",
                      "PERSONAAGENT_RETRY_ATTEMPTS": "1"}
-UNREACHABLE_CHROMA = {"PERSONAAGENT_CHROMA_HOST": "127.0.0.1", "PERSONAAGENT_CHROMA_PORT": "9"}
+UNREACHABLE = {
+    "chroma": ({"PERSONAAGENT_CHROMA_HOST": "127.0.0.1", "PERSONAAGENT_CHROMA_PORT": "9"},
+               "cannot reach the Chroma server at 127.0.0.1:9"),
+    "postgres": ({"PERSONAAGENT_MEMORY": "postgresql://postgres:secret@127.0.0.1:9/memory"},
+                 "cannot reach the Postgres server at postgresql://postgres:***@127.0.0.1:9/memory"),
+}
 
 FILES = {
     "bad-json.jsonl": b'{"query": "a or b?", "ground_truth": "a"}\n{not json\n',
@@ -30,6 +39,7 @@ FILES = {
     "bad-options.jsonl": b'{"query": "a or b?", "ground_truth": "c", "options": ["a", "b"]}\n',
     "bad-scale.jsonl": b'{"query": "rate it", "ground_truth": "7", "scale": {"low": 1, "high": 5, "step": 1}}\n',
     "huge-query.jsonl": json.dumps({"query": "x" * 9000, "answer": "b"}).encode() + b"\n",
+    "nul.jsonl": b'{"query": "a?", "answer": "b"}\n{"query": "c?", "answer": "d", "metadata": {"note": "x\\u0000y"}}\n',
     "no-text.csv": b"title,body\nx,y\n",
     "movielens/ratings.csv": b"userId,movieId,timestamp\n1,1,100\n",
     "movielens/movies.csv": b"movieId,title,genres\n1,Alien (1979),Horror\n",
@@ -68,6 +78,8 @@ CASES = [
      {}, 2, "line 1: ground_truth 'c' is not one of the options"),
     ("JSONL rating off its scale", ["ingest", "--user", "alice", "--no-profile", "{d}/bad-scale.jsonl"], {}, 2,
      "line 1: ground_truth 7 is outside the scale 1–5"),
+    ("JSONL NUL character", ["ingest", "--user", "alice", "--no-profile", "{d}/nul.jsonl"], {}, 2,
+     "line 2: contains a NUL character"),
     ("JSONL oversized query", ["ingest", "--user", "alice", "--no-profile", "{d}/huge-query.jsonl"], {}, 2, "line 1"),
     ("history file missing", ["ingest", "--user", "alice", "--no-profile", "{d}/nowhere.jsonl"], {}, 2, "cannot read"),
     ("knowledge CSV without text", ["ingest", "--user", "alice", "--knowledge", "{d}/no-text.csv"], {}, 2, "no 'text' column"),
@@ -86,39 +98,38 @@ CASES = [
                                           "{d}/lamp/outputs.json", "--out", "{d}/out-lamp"], {}, 2, "LaMP_9"),
     ("unreachable model endpoint", ["ask", "--user", "alice", "Dinner: ramen or salad?"], UNREACHABLE_MODEL, 3,
      "the model endpoint at http://127.0.0.1:9/v1/chat/completions failed"),
-    ("unreachable Chroma server", ["runs", "--user", "alice"], UNREACHABLE_CHROMA, 2, "cannot reach the Chroma server at 127.0.0.1:9"),
+    ("memory URL of another database", ["runs", "--user", "alice"], {"PERSONAAGENT_MEMORY": "mysql://db/memory"}, 2,
+     "the memory URL 'mysql://db/memory' is not a postgresql:// URL"),
 ]
 
 
-def fingerprint(store) -> str:
-    """A digest of every row of every collection (ids, documents, metadata)."""
-    digest = hashlib.sha256()
-    for collection in sorted(store.client.list_collections(), key=lambda c: c.name):
-        rows = collection.get(include=["documents", "metadatas"])
-        for row in sorted(zip(rows["ids"], rows["documents"], rows["metadatas"]), key=lambda r: r[0]):
-            digest.update(json.dumps(row, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
+def fingerprint(store) -> dict[str, tuple[int, str]]:
+    """Every collection's row count and checksum (ids, documents, metadata, episode vectors)."""
+    return {name: (sum_.rows, sum_.hexdigest()) for name in COLLECTIONS for sum_ in [checksum(store, name)]}
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
+def seeded(tmp_path_factory, backend, request):
+    """A home folder, the files of the cases, and a store with alice's history and persona: under
+    the home folder on Chroma; in a database named by PERSONAAGENT_MEMORY (``env``) on Postgres."""
     home = tmp_path_factory.mktemp("home")
     files = tmp_path_factory.mktemp("files")
     for name, data in FILES.items():
         (files / name).parent.mkdir(parents=True, exist_ok=True)
         (files / name).write_bytes(data)
-    store = memory_for(Context(chroma_path=str(home / "chroma")))
+    url = request.getfixturevalue("new_database")() if backend == "postgres" else ""
+    store = memory_for(Context(chroma_path=str(home / "chroma"), memory_url=url))
     store.episodes.add([Interaction(user_id="alice", query=f"Dinner {n}: ramen or salad?", ground_truth="ramen",
                                     timestamp=100.0 + n) for n in range(4)])
     store.current_persona("alice")
     store.knowledge.add("alice", [])
-    return home, files, store
+    return home, files, store, {"PERSONAAGENT_MEMORY": url}
 
 
 @pytest.mark.parametrize("case, argv, env, code, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_changes(seeded, monkeypatch, capsys, case, argv, env, code, message):
-    home, files, store = seeded
-    for name, value in env.items():
+    home, files, store, store_env = seeded
+    for name, value in {**store_env, **env}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("PERSONAAGENT_CHROMA_PATH", raising=False)
     before = fingerprint(store)
@@ -132,3 +143,16 @@ def test_bad_input_is_refused_with_a_clear_error_and_nothing_changes(seeded, mon
 
 def test_the_table_has_at_least_twenty_cases():
     assert len(CASES) >= 20
+
+
+def test_an_unreachable_store_is_named(seeded, backend, monkeypatch, capsys):
+    home, _, store, store_env = seeded
+    env, message = UNREACHABLE[backend]
+    for name, value in {**store_env, **env}.items():
+        monkeypatch.setenv(name, value)
+    before = fingerprint(store)
+    assert cli.main(["--home", str(home), "runs", "--user", "alice"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err, err
+    assert "secret" not in err  # the password of the URL is not printed
+    assert fingerprint(store) == before

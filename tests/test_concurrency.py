@@ -1,5 +1,6 @@
 """Concurrent writers lose nothing, and two optimizations of one user never both store a persona
-built on the same version."""
+built on the same version: threads of one process, and processes sharing a Chroma directory, a
+Chroma server or a Postgres database."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 
-from personaagent.context import Context
 from personaagent.graphs.optimizer import build_optimizer_graph
 from personaagent.persona.sections import section
 from personaagent.memory import Interaction, MemoryStore, memory_for
@@ -19,6 +20,9 @@ from personaagent.resources import Resources
 from personaagent.testing import HashEmbeddingFunction, ScriptedChatModel, persona_agent_script
 
 from support.processes import chroma_server
+from support.stores import open_store
+
+pytestmark = pytest.mark.backends("chroma", "postgres")
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = str(ROOT / "tests/support/writer.py")
@@ -39,8 +43,8 @@ def test_eight_writers_in_one_process_lose_nothing(memory):
     assert {i.id for i in stored} == set(written)
 
 
-def test_first_use_of_a_store_from_many_threads_opens_it_once(tmp_path):
-    context = Context(chroma_path=str(tmp_path / "fresh"))
+def test_first_use_of_a_store_from_many_threads_opens_it_once(context_for):
+    context = context_for("default")
     with ThreadPoolExecutor(8) as pool:
         stores = list(pool.map(lambda _: memory_for(context), range(8)))
     assert all(s is stores[0] for s in stores)
@@ -54,10 +58,12 @@ def race(where: str) -> None:
         assert proc.returncode == 0, err[-2000:]
 
 
-def test_two_processes_writing_one_users_memory_in_a_directory(tmp_path):
-    race(str(tmp_path / "store"))
-    stored = MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()).episodes.list("alice")
+def test_two_processes_writing_one_users_memory_in_a_directory_or_database(where):
+    race(where)
+    store = open_store(where)
+    stored = store.episodes.list("alice")
     assert sorted(i.query for i in stored) == sorted(f"{t} request {n}" for t in "AB" for n in range(150))
+    store.close()
 
 
 def test_two_processes_writing_one_users_memory_on_a_chroma_server(tmp_path):
@@ -121,8 +127,10 @@ def persona_race(where: str, store: MemoryStore, tmp_path: Path, trials: int = 6
         assert history[-1].text == f"persona by {saved[0]}"
 
 
-def test_two_processes_saving_a_persona_at_once_in_a_directory(tmp_path):
-    persona_race(str(tmp_path / "store"), MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), tmp_path)
+def test_two_processes_saving_a_persona_at_once_in_a_directory_or_database(where, tmp_path):
+    store = open_store(where)
+    persona_race(where, store, tmp_path)
+    store.close()
 
 
 def test_two_processes_saving_a_persona_at_once_on_a_chroma_server(tmp_path):

@@ -1,6 +1,8 @@
 """kill -9 of a real `personaagent optimize` process in the middle of an iteration: the stored
 persona is still the last accepted version and loads; running the command again resumes from the
-SQLite checkpoint (the baseline and the critique are not redone) and completes."""
+checkpoint (the baseline and the critique are not redone) and completes. On Chroma the checkpoint
+is the home folder's SQLite file; on Postgres it is the database, and the resuming process has a
+home folder of its own: it shares only the database with the killed one."""
 
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from personaagent.memory import MemoryStore
 
 from support.processes import Process, free_port
+
+pytestmark = pytest.mark.backends("chroma", "postgres")
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "personaagent")
@@ -23,14 +29,17 @@ def roles(log: Path) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
 
-def test_kill_9_mid_iteration_then_resume(tmp_path):
+def test_kill_9_mid_iteration_then_resume(tmp_path, location):
     port, log = free_port(), tmp_path / "requests.log"
     fake = Process("fake-openai", [sys.executable, str(ROOT / "tests/support/fake_openai.py"), str(port)], tmp_path,
                    cwd=ROOT, env={"PYTHONPATH": str(ROOT), "FAKE_OPENAI_LATENCY": "0.3", "FAKE_OPENAI_LOG": str(log)})
     try:
         fake.wait_http(f"http://127.0.0.1:{port}/v1/models")
         env = {**os.environ, "PERSONAAGENT_HOME": str(tmp_path / "home"), "PERSONAAGENT_BASE_URL": f"http://127.0.0.1:{port}/v1",
-               "PERSONAAGENT_API_KEY": "x", "PERSONAAGENT_WEB_SEARCH": "0"}
+               "PERSONAAGENT_API_KEY": "x", "PERSONAAGENT_WEB_SEARCH": "0", "PERSONAAGENT_MEMORY": location.get("url", "")}
+
+        def open_memory() -> MemoryStore:
+            return MemoryStore.open(url=location["url"]) if "url" in location else MemoryStore.open(tmp_path / "home" / "chroma")
         history = tmp_path / "history.jsonl"
         history.write_text("".join(f'{{"query": "Dinner {n}: pizza or sushi?", "ground_truth": "sushi", "timestamp": {100 + n}}}\n'
                                    for n in range(5)))
@@ -45,12 +54,14 @@ def test_kill_9_mid_iteration_then_resume(tmp_path):
         assert first.wait(timeout=30) == -signal.SIGKILL
         killed_at = len(roles(log))
 
-        memory = MemoryStore.open(tmp_path / "home" / "chroma")
+        memory = open_memory()
         persona = memory.personas.latest("alice")
         assert (persona.version, persona.source) == (1, "initial") and "## Lookups before answering" in persona.text
         assert [r["status"] for r in memory.runs.history("alice")] == ["running"]
-        del memory
+        memory.close()
 
+        if "url" in location:  # another machine: nothing in common with the first but the database
+            env["PERSONAAGENT_HOME"] = str(tmp_path / "other-home")
         second = subprocess.run(optimize, env=env, capture_output=True, text=True, timeout=180)
         assert second.returncode == 0, second.stderr[-3000:]
         resumed = roles(log)[killed_at:]
@@ -60,10 +71,12 @@ def test_kill_9_mid_iteration_then_resume(tmp_path):
         assert resumed.count("agent") == 2 * 4
         assert "loss 1.000 → 0.000; current persona v2" in second.stdout
 
-        memory = MemoryStore.open(tmp_path / "home" / "chroma")
+        memory = open_memory()
         persona = memory.personas.latest("alice")
         assert (persona.version, persona.source, persona.parent) == (2, "optimizer", 1)
         assert "This user likes sushi." in persona.text
         assert [r["status"] for r in memory.runs.history("alice")] == ["finished"]
+        assert not (tmp_path / "other-home" / "optimizer.sqlite").exists()
+        memory.close()
     finally:
         fake.stop()

@@ -2,7 +2,9 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from personaagent.errors import IngestError, InvalidUserId, UnknownVersion
@@ -11,6 +13,9 @@ from personaagent.memory.ingest import parse_timestamp
 from personaagent.testing import HashEmbeddingFunction
 
 from personaagent.services.demo import demo_file
+
+pytestmark = pytest.mark.backends("chroma", "postgres")
+SUPPORT = Path(__file__).parent / "support"
 
 
 def _interactions(user, *pairs, start=1000.0):
@@ -36,6 +41,23 @@ def test_time_filter_returns_only_strictly_older_memories(memory):
     assert sorted(i.timestamp for i in older) == [100.0, 101.0]
     assert [i.query for i in memory.episodes.list("alice", before=101.0)] == ["hiking one"]
     assert memory.episodes.search("alice", "hiking", k=10, before=100.0) == []
+
+
+def test_search_is_the_exact_top_k_with_scores(memory):
+    words = "hiking pasta kayak jazz opera chess garden sushi tennis poetry cinema bread".split()
+    for u, user in enumerate(("alice", "bob")):
+        memory.episodes.add([Interaction(user_id=user, query=f"{words[j % 12]} {words[(j * 5 + u) % 12]} {words[(j * 7) % 12]} #{j}",
+                                         answer="ok", timestamp=100.0 + j) for j in range(60)])
+    stored = memory.episodes.list("alice")
+    vectors = np.asarray(memory.embedder([i.query for i in stored]))
+    for query, k, before in (("hiking kayak", 5, None), ("jazz opera poetry", 10, 130.0), ("bread", 60, None)):
+        sims = vectors @ np.asarray(memory.embedder([query])[0])
+        expected = sorted((round(-float(s), 4), i.id) for s, i in zip(sims, stored) if before is None or i.timestamp < before)[:k]
+        hits = memory.episodes.search("alice", query, k=k, before=before)
+        assert [round(h.score, 4) for h in hits] == [-s for s, _ in expected]  # the exact scores, best first
+        last = expected[-1][0]
+        assert {h.id for h in hits if round(-h.score, 4) < last} == {i for s, i in expected if s < last}
+        assert all(h.user_id == "alice" and (before is None or h.timestamp < before) for h in hits)
 
 
 def test_labelled_filter_and_outcome_update(memory):
@@ -94,7 +116,7 @@ def test_bad_user_ids_are_refused_before_any_write(memory):
         memory.episodes.search("a/b", "q")
     with pytest.raises(InvalidUserId):
         memory.current_persona("")
-    assert memory.client.get_collection("episodes").count() == 0
+    assert memory.backend.rows.count("episodes") == 0
 
 
 def test_collections_reopen_in_a_new_process(store_path):
@@ -111,6 +133,21 @@ def test_collections_reopen_in_a_new_process(store_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["personaagent-hash-test", "kayaking on the lake"]
+
+
+def test_a_store_reopens_in_a_new_process(memory, where):
+    memory.episodes.add(_interactions("alice", ("kayaking on the lake", "yes")))
+    memory.personas.save("alice", "persona text", source="manual")
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(SUPPORT)!r})
+        from stores import open_store
+        store = open_store({where!r})
+        hits = store.episodes.search("alice", "kayaking", k=1)
+        print(json.dumps([hits[0].query, store.personas.latest("alice").text]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["kayaking on the lake", "persona text"]
 
 
 def test_ingest_reads_demo_history(memory):
@@ -156,18 +193,19 @@ def test_non_utf8_ingest_file_is_refused(tmp_path):
 def test_failed_batch_removes_only_rows_it_created(memory, monkeypatch):
     memory.episodes.add(_interactions("alice", ("already there", "x")))
     items = _interactions("alice", *[(f"new {n}", "y") for n in range(5)], start=5000.0)
-    real_upsert = memory.episodes.collection.upsert
+    real_embed = HashEmbeddingFunction.__call__
     calls = {"n": 0}
 
-    def flaky_upsert(**kw):
+    def flaky_embed(self, input):  # each batch is embedded as it is written; the second one fails
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
-        return real_upsert(**kw)
+        return real_embed(self, input)
 
-    monkeypatch.setattr(memory.episodes.collection, "upsert", flaky_upsert)
+    monkeypatch.setattr(HashEmbeddingFunction, "__call__", flaky_embed)
     with pytest.raises(RuntimeError, match="disk full"):
         memory.episodes.add(items, batch_size=2)
+    assert calls["n"] == 2
     assert [i.query for i in memory.episodes.list("alice")] == ["already there"]
 
 
@@ -192,6 +230,7 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     assert (item.query, item.ground_truth, item.timestamp) == ("Tea or coffee?", "tea", 100.0)
 
 
+@pytest.mark.backends("chroma")  # Postgres refuses such a row: test_postgres.py
 def test_a_row_without_a_usable_time_is_skipped_not_fatal(memory):
     memory.episodes.add([Interaction(user_id="alice", query="hiking in the Alps?", ground_truth="yes", timestamp=10.0)])
     # a row as an unchecked writer could leave it: Chroma drops a non-finite value from metadata

@@ -21,6 +21,8 @@ from personaagent.testing import (
     HashEmbeddingFunction, ScriptedChatModel, answering_calls, distribution_reply, persona_agent_script,
 )
 
+pytestmark = pytest.mark.backends("chroma", "postgres")
+
 STATEMENTS = {"I am vegetarian.", "I love horror films.", "I no longer love horror films.",
               "I avoid spicy food.", "No flights with layovers."}
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ..errors import PersonaAgentError
-from . import agent, evaluation, memory, optimize
+from . import agent, evaluation, memory, migrate, optimize
 from .common import model_failure
 
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="data directory: Chroma store, chat threads, optimizer checkpoints "
                         "(default: $PERSONAAGENT_HOME or ~/.personaagent)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (agent, memory, optimize, evaluation):
+    for group in (agent, memory, optimize, evaluation, migrate):
         group.add_commands(sub)
     return parser
 

@@ -26,6 +26,8 @@ def cmd_eval(args) -> int:
     data = Path(args.data) if args.data else None
     if args.dataset == "statements":
         return _statements(args, data or DEFAULT_DATA / "prefeval")
+    if args.dataset == "profiles":
+        return _profiles(args, data or DEFAULT_DATA / "movielens-ml-latest-small")
     if args.dataset == "movielens":
         from ..eval.movielens import load_movielens
 
@@ -85,6 +87,25 @@ def _statements(args, data: Path) -> int:
     return 0
 
 
+def _profiles(args, data: Path) -> int:
+    from ..eval.movielens import load_movielens
+    from ..eval.profiles import measure
+    from ..memory.ingest import read_history
+    from ..resources import Resources
+    from ..services.demo import SAMPLE_USERS, demo_file
+
+    context = context_of(args)
+    resources = Resources()
+    movielens = load_movielens(data, n_users=args.users, seed=args.seed, test=args.test)
+    groups = {"demo users": {u: read_history(u, demo_file(f"{u}.jsonl")) for u in SAMPLE_USERS},
+              f"MovieLens users (seed {args.seed})": {u.user_id: u.history for u in movielens}}
+    out = Path(args.out or Path("results") / "profile-check")
+    measure(groups, out, resources.agent_model_for(context),
+            {"command": "personaagent " + " ".join(sys.argv[1:]), "model": _model_name(context)}, resources.retry)
+    print((out / "report.md").read_text())
+    return 0
+
+
 def _model_name(context) -> str:
     endpoint = context.agent_model()
     return f"{endpoint.model or 'default'} at {endpoint.base_url}" if endpoint.is_remote else \
@@ -107,12 +128,15 @@ def add_commands(sub) -> None:
                         "with test-time alignment) with the same model; write report.json, report.md and PNG plots to --out. Each user's answers are "
                         "recorded there (OUT/users, no dataset content), so an interrupted run resumes, on this "
                         "machine or another, and unchanged rungs are reused.")
-    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp", "statements"],
+    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp", "statements", "profiles"],
                     help="statements: how well stated preferences are found and told apart by subject, on "
-                    "PrefEval's turns (--records, --seed, --out; no ladder)")
+                    "PrefEval's turns (--records, --seed, --out); profiles: how often a profile contradicts the "
+                    "user's history before and after the check, on the demo's users and MovieLens users (--users, "
+                    "--seed, --out); neither runs the ladder")
     ev.add_argument("--data", help=f"dataset folder (default: {DEFAULT_DATA}/<dataset folder>)")
     ev.add_argument("--out", help="results folder (default: results/<dataset>)")
-    ev.add_argument("--users", type=int, default=40, help="MovieLens: number of users drawn with --seed (default 40)")
+    ev.add_argument("--users", type=int, default=40, help="MovieLens (and profiles): number of users drawn with --seed "
+                    "(default 40)")
     ev.add_argument("--user-ids", help="MovieLens: comma-separated user ids instead of --users")
     ev.add_argument("--test", type=int, default=5, help="MovieLens: test ratings per user (default 5)")
     ev.add_argument("--records", type=int, default=100, help="PrefEval (and statements): records, spread over "

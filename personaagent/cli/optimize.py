@@ -17,9 +17,9 @@ def settings_of(args) -> OptimizerSettings:
 
 
 def cmd_optimize(args) -> int:
-    from langgraph.checkpoint.sqlite import SqliteSaver
     from tqdm import tqdm
 
+    from ..memory import memory_for
     from ..services.optimize import format_number, format_summary, run_optimizer
     from ..resources import Resources
 
@@ -27,8 +27,7 @@ def cmd_optimize(args) -> int:
     if args.users:
         return optimize_many(args, settings)
     context = context_of(args)
-    home(args).mkdir(parents=True, exist_ok=True)
-    with SqliteSaver.from_conn_string(str(home(args) / "optimizer.sqlite")) as saver, \
+    with memory_for(context).checkpointer(home(args) / "optimizer.sqlite") as saver, \
             tqdm(total=settings.max_iters + 1, desc=f"optimize {context.user_id}", unit="iter", file=sys.stderr) as bar:
         def progress(point):
             bar.set_postfix_str(f"iter {point['iteration']}: loss {format_number(point['loss'])} ({point['outcome']})")
@@ -69,7 +68,8 @@ def add_commands(sub) -> None:
                               "rewrite the persona into candidates with several edit operators, and keep a candidate only if it "
                               "beats the current persona on the same samples (the batch and an older validation "
                               "window) by the margin, winning more samples than it loses. An interrupted run "
-                              "resumes on the next call (state in HOME/optimizer.sqlite) unless --restart.")
+                              "resumes on the next call (state in HOME/optimizer.sqlite, or in the database when "
+                              "the memory is on Postgres: then from any machine) unless --restart.")
     who = optimize.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="user id")
     who.add_argument("--users", help="comma-separated user ids, optimized --concurrency at a time (no resume)")

@@ -144,10 +144,22 @@ def _jsonl_records(lines: list[str], problems: list[tuple[int, str]]) -> list[tu
     return records
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in ``value`` (Postgres stores none, in text or JSON)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(map(_has_nul, value))
+
+
 def _validated(path: Path, records, problems, parse, what: str) -> list:
     """Parse every record; raise ``IngestError`` listing all bad lines, or return the items."""
     items = []
     for number, record in records:
+        if _has_nul(record):
+            problems.append((number, "contains a NUL character"))
+            continue
         try:
             items.append(parse(number, record))
         except ValueError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.types import RetryPolicy
@@ -10,6 +12,7 @@ from .. import prompts
 from ..prompts import quote
 from ..models.resilience import retried
 from .episodic import Interaction
+from .profile_check import checked, tastes
 
 MAX_PROFILE_INTERACTIONS = 60
 MAX_DOMAINS = 6
@@ -48,24 +51,44 @@ def _prompt_line(item: Interaction) -> str:
     return line + (f" (feedback: {item.feedback})" if item.feedback else "")
 
 
-def summarise_profile(model: BaseChatModel, items: list[Interaction], retry: RetryPolicy | None = None) -> str:
+def by_domain(items: list[Interaction]) -> dict[str, list[Interaction]]:
+    grouped: dict[str, list[Interaction]] = {}
+    for item in items:
+        grouped.setdefault(_domain(item), []).append(item)
+    return grouped
+
+
+@dataclass(frozen=True)
+class ProfileSummary:
+    """A profile as stored (``text``), with what the check against the history did: the lines
+    the model wrote, how many of them the history contradicted, and the phrases dropped."""
+
+    text: str
+    lines_written: int
+    lines_contradicted: int
+    dropped: tuple[str, ...]
+
+
+def summarise_profile(model: BaseChatModel, items: list[Interaction],
+                      retry: RetryPolicy | None = None) -> ProfileSummary:
     """The profile of the user behind ``items``: one model-written line per task domain (the
-    most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions). Bounded.
-    Each call is retried on its own under ``retry`` (``resilience.retried``).
+    most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions), each line
+    checked against the domain's whole labelled history (``profile_check``). Bounded. Each call
+    is retried on its own under ``retry``
+    (``resilience.retried``).
     """
-    by_domain: dict[str, list[Interaction]] = {}
-    for item in items[-MAX_PROFILE_INTERACTIONS:]:
-        by_domain.setdefault(_domain(item), []).append(item)
-    domains = sorted(by_domain, key=lambda d: -len(by_domain[d]))[:MAX_DOMAINS]  # most frequent first
-    lines = []
-    for domain in domains:
+    recent, everything = by_domain(items[-MAX_PROFILE_INTERACTIONS:]), by_domain(items)
+    lines, dropped, contradicted = [], [], 0
+    for domain in sorted(recent, key=lambda d: -len(recent[d]))[:MAX_DOMAINS]:  # most frequent first
         reply = retried(model, retry).invoke([
             SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
-            HumanMessage("\n".join(map(_prompt_line, by_domain[domain][-PER_DOMAIN:]))),
+            HumanMessage("\n".join(map(_prompt_line, recent[domain][-PER_DOMAIN:]))),
         ])
-        text = " ".join(reply.text.split())[:MAX_LINE_CHARS]
+        text, wrong = checked(" ".join(reply.text.split())[:MAX_LINE_CHARS], *tastes(everything[domain]))
+        dropped += wrong
+        contradicted += bool(wrong)
         if text:
             lines.append(f"- {domain}: {text}")
     if not lines:
         raise ValueError("the model returned an empty profile")
-    return "\n".join(lines)
+    return ProfileSummary("\n".join(lines), min(len(recent), MAX_DOMAINS), contradicted, tuple(dropped))

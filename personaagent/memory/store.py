@@ -1,61 +1,58 @@
-"""The one memory interface: Chroma behind it, six collections, every row tagged with its user.
-
-``MemoryStore.open`` uses a persistent directory by default and a Chroma server when a host is
-given. All reads filter on the validated user id, so one user's data never reaches another.
+"""The one memory interface, over one of two backends: Chroma (``chroma``, the default: a
+persistent directory, or a Chroma server when a host is given) or PostgreSQL with pgvector
+(``postgres``, when a ``postgresql://`` URL is given). Every row is tagged with its user, and all
+reads filter on the validated user id, so one user's data never reaches another.
 """
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
 
-import chromadb
 from chromadb.api.types import EmbeddingFunction
-from chromadb.config import Settings
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
 
 from .. import environment
-from ..errors import InvalidInput, PersonaConflict, StoreUnavailable, VersionConflict
+from ..errors import InvalidInput, PersonaConflict, VersionConflict
 from ..ids import validate_user_id
 from ..persona import stated
 from ..persona.sections import initial_persona
+from .chroma import ChromaBackend
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
-from .episodic import EpisodicMemory
-from .knowledge import KnowledgeBase
+from .postgres import is_postgres_url, open_backend as open_postgres
 from .profile import summarise_profile
-from .runs import RunLog
-from .vector_cache import DEFAULT_MAX_ROWS, DEFAULT_MIN_COLLECTION_ROWS, REVISIONS_COLLECTION, VectorCache
-from .versions import RETRIES, Version, VersionedTexts
-
-COLLECTIONS = ("episodes", "profiles", "personas", "knowledge", "optimizer_runs")
+from .vector_cache import DEFAULT_MAX_ROWS, DEFAULT_MIN_COLLECTION_ROWS
+from .versions import RETRIES, Version
 
 
 class MemoryStore:
-    """``cache_rows``: how many episode rows (all users together) this process keeps in memory
-    for exact searches (``vector_cache``), once the episodes collection has ``cache_from_rows``
-    rows; ``cache_rows=0`` sends every search to Chroma's index."""
+    """Episodes, profiles, personas, knowledge and the optimizer run log of every user, on a
+    backend (``chroma.ChromaBackend`` or ``postgres.backend.PostgresBackend``).
+    ``MemoryStore(client, embedder)`` wraps a Chroma client.
 
-    def __init__(self, client, embedder: EmbeddingFunction | None = None, cache_rows: int = DEFAULT_MAX_ROWS,
-                 cache_from_rows: int = DEFAULT_MIN_COLLECTION_ROWS):
-        self.client = client
-        self.embedder = embedder or MiniLMEmbeddingFunction()
-        cols = {
-            name: client.get_or_create_collection(
-                name, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}}
-            )
-            for name in COLLECTIONS
-        }
-        revisions = client.get_or_create_collection(REVISIONS_COLLECTION, embedding_function=None)
-        vectors = VectorCache(cols["episodes"], revisions, cache_rows, min_collection_rows=cache_from_rows)
-        self.episodes = EpisodicMemory(cols["episodes"], vectors, self.embedder)
-        self.profiles = VersionedTexts(cols["profiles"], "profile")
-        self.personas = VersionedTexts(cols["personas"], "persona")
-        self.knowledge = KnowledgeBase(cols["knowledge"])
-        self.runs = RunLog(cols["optimizer_runs"])
+    ``cache_rows`` (Chroma only): how many episode rows (all users together) this process keeps in
+    memory for exact searches (``vector_cache``), once the episodes collection has
+    ``cache_from_rows`` rows; ``cache_rows=0`` sends every search to Chroma's index. Postgres
+    searches the user's rows in the database and needs no cache."""
+
+    def __init__(self, client=None, embedder: EmbeddingFunction | None = None, cache_rows: int = DEFAULT_MAX_ROWS,
+                 cache_from_rows: int = DEFAULT_MIN_COLLECTION_ROWS, *, backend=None):
+        if backend is None:
+            if client is None:
+                raise ValueError("MemoryStore needs a Chroma client or a backend")
+            backend = ChromaBackend(client, embedder or MiniLMEmbeddingFunction(), cache_rows, cache_from_rows)
+        self.backend = backend
+        self.client = getattr(backend, "client", None)  # the Chroma client; None on Postgres
+        self.embedder = backend.embedder
+        self.episodes = backend.episodes
+        self.profiles = backend.profiles
+        self.personas = backend.personas
+        self.knowledge = backend.knowledge
+        self.runs = backend.runs
         self._lock = threading.Lock()
 
     @classmethod
@@ -67,39 +64,36 @@ class MemoryStore:
         embedder: EmbeddingFunction | None = None,
         cache_rows: int = DEFAULT_MAX_ROWS,
         cache_from_rows: int = DEFAULT_MIN_COLLECTION_ROWS,
+        url: str = "",
     ) -> "MemoryStore":
-        settings = Settings(anonymized_telemetry=False)
-        if host:
-            try:
-                client = chromadb.HttpClient(host=host, port=port, settings=settings)
-            except Exception as exc:  # chromadb reports a refused connection as ValueError
-                raise StoreUnavailable(f"cannot reach the Chroma server at {host}:{port}; is it running? ({exc})") from exc
-        else:
-            if path is None:
-                raise ValueError("MemoryStore.open needs a path or a Chroma server host")
-            Path(path).mkdir(parents=True, exist_ok=True)
-            # Processes opening a new directory at once would race chromadb's schema creation
-            # ("table collections already exists"): one at a time creates the client and collections.
-            with open(Path(path) / ".personaagent-open.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                return cls(chromadb.PersistentClient(path=str(path), settings=settings), embedder, cache_rows,
-                           cache_from_rows)
-        return cls(client, embedder, cache_rows, cache_from_rows)
+        """A store on Postgres when ``url`` is given (``postgresql://…``), else on Chroma: a
+        server at ``host``:``port``, or the directory ``path``."""
+        embedder = embedder or MiniLMEmbeddingFunction()
+        if url:
+            return cls(backend=open_postgres(url, embedder))
+        return cls(backend=ChromaBackend.open(path, host, port, embedder, cache_rows, cache_from_rows))
 
     def forget_user(self, user_id: str) -> None:
         """Delete every row of ``user_id`` in every collection."""
-        where = {"user_id": validate_user_id(user_id)}
-        self.episodes.vectors.deleting()
-        for collection in (self.episodes.collection, self.profiles.collection, self.personas.collection,
-                           self.knowledge.collection, self.runs.collection, self.episodes.vectors.revisions):
-            collection.delete(where=where)
+        self.backend.forget_user(validate_user_id(user_id))
 
     def warm_cache(self) -> Future:
         """Start loading every user's episode vectors into this process's search cache, in the
         background (``VectorCache.warm``), so that users' first searches need no Chroma read. For a
         serving process, once at start-up; ``PERSONAAGENT_WARM_CACHE=1`` does it for the stores the
-        graphs open. The future gives the number of users loaded."""
-        return self.episodes.vectors.start_warming()
+        graphs open. The future gives the number of users loaded (0 on Postgres: nothing to load)."""
+        return self.backend.warm_cache()
+
+    def checkpointer(self, sqlite_file: str | Path | None = None) -> AbstractContextManager:
+        """A LangGraph checkpointer for chat threads and optimizer runs, as a context manager: on
+        Postgres, in the same database (a run resumes from any process that reaches it); on
+        Chroma, the SQLite file ``sqlite_file`` (this machine only), or without one this
+        process's memory."""
+        return self.backend.checkpointer(None if sqlite_file is None else Path(sqlite_file))
+
+    def close(self) -> None:
+        """Release the backend's connections (Postgres); the store is unusable afterwards."""
+        self.backend.close()
 
     # --- persona -------------------------------------------------------------------------
     def current_persona(self, user_id: str) -> Version:
@@ -217,15 +211,18 @@ class MemoryStore:
         return self.episodes.count(user_id) - covered >= max(every, 1)
 
     def refresh_profile(self, user_id: str, model: BaseChatModel, retry: RetryPolicy | None = None) -> Version:
-        """Summarise a new profile version (each model call retried under ``retry``); a persona
+        """Summarise a new profile version (each model call retried under ``retry``; phrases the
+        user's history contradicts are dropped, and counted in the version); a persona
         built from the profile (never optimised or set by hand) follows it, keeping what the user
         stated."""
         items = self.episodes.list(user_id)
-        text = summarise_profile(model, items, retry)
+        summary = summarise_profile(model, items, retry)
+        text = summary.text
         previous = self.profiles.latest(user_id)
         profile = self.profiles.save(
             user_id, text, source="summary", parent=previous.version if previous else None,
-            interactions=len(items),
+            interactions=len(items), lines_written=summary.lines_written,
+            lines_contradicted=summary.lines_contradicted, dropped=len(summary.dropped),
         )
         with self._lock:
             persona = self.personas.latest(user_id)
@@ -243,8 +240,8 @@ class MemoryStore:
 
 
 @lru_cache(maxsize=8)
-def _open_cached(path: str, host: str, port: int, embed_url: str, embed_model: str) -> MemoryStore:
-    store = MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model))
+def _open_cached(url: str, path: str, host: str, port: int, embed_url: str, embed_model: str) -> MemoryStore:
+    store = MemoryStore.open(path or None, host, port, embedding_function(embed_url, embed_model), url=url)
     if environment.flag("PERSONAAGENT_WARM_CACHE"):
         store.warm_cache()
     return store
@@ -254,10 +251,16 @@ _open_lock = threading.Lock()
 
 
 def memory_for(context) -> MemoryStore:
-    """The store a runtime ``Context`` points at (one open client per location per process).
-    Opening is serialised: parallel simulations that are a process's first users of a store must
-    not create its Chroma client concurrently (chromadb fails that race)."""
-    path = "" if context.chroma_host else str(context.resolved_chroma_path())
+    """The store a runtime ``Context`` points at (one open store per location per process):
+    Postgres when ``memory_url`` is set, else Chroma. Opening is serialised: parallel simulations
+    that are a process's first users of a store must not create its Chroma client concurrently
+    (chromadb fails that race)."""
+    url = context.memory_url.strip()
+    if url:
+        is_postgres_url(url, strict=True)
+        where = ("", "", 0)
+    else:
+        where = ("" if context.chroma_host else str(context.resolved_chroma_path()), context.chroma_host,
+                 context.chroma_port)
     with _open_lock:
-        return _open_cached(path, context.chroma_host, context.chroma_port,
-                            context.embedding_base_url, context.embedding_model)
+        return _open_cached(url, *where, context.embedding_base_url, context.embedding_model)

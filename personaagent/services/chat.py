@@ -1,4 +1,5 @@
-"""`personaagent chat`: an interactive thread, persisted with a SQLite checkpointer."""
+"""`personaagent chat`: an interactive thread, persisted by the store's checkpointer (SQLite in the
+home folder beside a Chroma store; the database itself for a Postgres store)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import sys
 from pathlib import Path
 
 from langchain_core.messages import HumanMessage
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..context import Context
 from ..errors import PersonaAgentError
@@ -26,7 +26,7 @@ def run_chat(context: Context, home: Path, thread: str | None = None, read=input
     memory = resources.memory_for(context)
     home.mkdir(parents=True, exist_ok=True)
     last_id: str | None = None
-    with SqliteSaver.from_conn_string(str(home / "threads.sqlite")) as saver:
+    with memory.checkpointer(home / "threads.sqlite") as saver:
         graph = build_agent_graph(resources).compile(checkpointer=saver)
         config = {"configurable": {"thread_id": f"{user}:{thread or user}"}}
         say(f"chatting as {user} (thread {thread or user}). {HELP}")

@@ -30,14 +30,14 @@ def run_optimizer(
     """Optimize ``context.user_id``'s persona under ``settings`` (an ``OptimizerSettings`` or a
     mapping of its fields); returns the run summary (the graph's output).
 
-    With a persistent checkpointer, an interrupted run on ``thread_id`` resumes from its last
+    Without a ``checkpointer``, the store's (``MemoryStore.checkpointer``): on Postgres, the
+    database. With a persistent checkpointer, an interrupted run on ``thread_id`` resumes from its last
     completed step unless ``restart``; a finished thread is cleared before a new run. ``on_iteration`` gets
     each loss-curve point as it is decided.
     """
-    if checkpointer is None:
-        from langgraph.checkpoint.memory import InMemorySaver
-
-        checkpointer = InMemorySaver()
+    if checkpointer is None:  # the store's: Postgres (resumable from any process), else this process's memory
+        with resources.memory_for(context).checkpointer() as saver:
+            return run_optimizer(context, resources, settings, saver, thread_id, restart, on_iteration)
     graph = build_optimizer_graph(resources).compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id or f"optimize:{context.user_id}"}}
     if at_once := resources.calls_at_once_for(context):

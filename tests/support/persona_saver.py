@@ -1,5 +1,5 @@
 """Races another process to store an optimized persona for the same users
-(``python persona_saver.py PATH_OR_HOST:PORT TAG BARRIER_DIR TRIALS``): for each trial it waits
+(``python persona_saver.py PATH_OR_HOST:PORT_OR_URL TAG BARRIER_DIR TRIALS``): for each trial it waits
 until both processes are ready, then saves on top of version 1 and prints what it was told."""
 
 import sys
@@ -7,13 +7,11 @@ import time
 from pathlib import Path
 
 from personaagent.errors import PersonaConflict
-from personaagent.memory import MemoryStore
-from personaagent.testing import HashEmbeddingFunction
+
+from stores import open_store
 
 where, tag, barrier, trials = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-host, _, port = where.partition(":") if not where.startswith("/") else ("", "", "")
-memory = (MemoryStore.open(host=host, port=int(port), embedder=HashEmbeddingFunction()) if host
-          else MemoryStore.open(where, embedder=HashEmbeddingFunction()))
+memory = open_store(where)
 for trial in range(trials):
     (barrier / f"{trial}.{tag}").touch()
     while len(list(barrier.glob(f"{trial}.*"))) < 2:  # both processes at the line

@@ -1,0 +1,79 @@
+"""A profile line checked against the labelled history before it is stored: an item the user chose
+(or rated high) cannot be listed among what they avoid, and an item they passed over (or rated
+low) and never chose cannot be listed among what they like. Such a phrase is dropped from the
+line, and a clause left empty goes with it.
+
+A line reads as clauses, each opened by a word of liking ("likes", "enjoys", "prefers", …) or of
+avoiding ("avoids", "dislikes", …), each clause a list of phrases separated by commas,
+semicolons, "and" or "or". A phrase names an item when their words match, or one holds the
+other's words whole (an item of at least four characters).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ..answers.text import norm
+from .episodic import Interaction
+
+_LIKE = r"likes?|loves?|enjoys?|prefers?|favou?rs?|picks?|chooses?|goes for"
+_AVOID = r"avoids?|dislikes?|hates?|does ?n[o']t like|is not into|isn't into|steers? clear of|skips?|rejects?"
+_CUE = re.compile(rf"\b(?:(?P<like>{_LIKE})|(?P<avoid>{_AVOID}))\b\s*:?\s*", re.IGNORECASE)
+_SEPARATOR = re.compile(r"\s*(?:,|;|\band\b|\bor\b)\s*", re.IGNORECASE)
+_QUOTED = re.compile(r'"([^"]+)"')
+_ARTICLE = re.compile(r"^(?:a|an|the|some)\s+")
+LIKED_FROM = 0.75  # a rating at least this far up its scale counts as liked
+AVOIDED_TO = 0.35  # at most this far up, as avoided
+
+
+def _name(text: str) -> str:
+    return _ARTICLE.sub("", norm(text))
+
+
+def tastes(items: Iterable[Interaction]) -> tuple[set[str], set[str]]:
+    """(liked, avoided) item names from labelled interactions: a choice's pick is liked and the
+    options passed over avoided, unless picked elsewhere; a rated item (named in quotes in the
+    request) by where its rating sits on the scale."""
+    liked, avoided = set(), set()
+    for item in items:
+        if item.ground_truth is None:
+            continue
+        if item.options:
+            liked.add(_name(item.ground_truth))
+            avoided.update(_name(o) for o in item.options if _name(o) != _name(item.ground_truth))
+        elif item.scale and (title := _QUOTED.search(item.query)):
+            low, high = float(item.scale["low"]), float(item.scale["high"])
+            share = (float(item.ground_truth) - low) / (high - low)
+            (liked if share >= LIKED_FROM else avoided if share <= AVOIDED_TO else set()).add(_name(title.group(1)))
+    return liked, avoided - liked
+
+
+def _names(phrase: str, items: set[str]) -> bool:
+    said = _name(phrase)
+    return bool(said) and any(said == item or (len(item) >= 4 and f" {item} " in f" {said} ")
+                              or (len(said) >= 4 and f" {said} " in f" {item} ") for item in items)
+
+
+def checked(line: str, liked: set[str], avoided: set[str]) -> tuple[str, list[str]]:
+    """``line`` without the phrases the history contradicts, and those phrases."""
+    cues = list(_CUE.finditer(line))
+    if not cues:
+        return line, []
+    kept, dropped = [line[: cues[0].start()]], []
+    for n, cue in enumerate(cues):
+        end = cues[n + 1].start() if n + 1 < len(cues) else len(line)
+        clause = line[cue.start(): end]
+        body = line[cue.end(): end].rstrip()
+        phrases = [p for p in _SEPARATOR.split(body.rstrip(".;,")) if p.strip()]
+        wrong = [p for p in phrases if _names(p, liked if cue.group("avoid") else avoided)]
+        if not wrong:
+            kept.append(clause)
+            continue
+        dropped += wrong
+        if good := [p for p in phrases if p not in wrong]:
+            kept.append(f"{cue.group(0)}{', '.join(good)}{body[-1] if body[-1:] in '.;,' else ''} ")
+    if not dropped:
+        return line, []
+    text = " ".join("".join(kept).split()).rstrip(",;")
+    return (text if _CUE.search(text) else ""), dropped
