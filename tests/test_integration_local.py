@@ -30,8 +30,8 @@ def test_embedded_model_answers_a_sample_user_through_the_graph(server, tmp_path
     options = ["The Holiday", "Les Miserables", "Blade Runner 2049"]
     out = graph.invoke({"messages": [HumanMessage("Which film tonight?")], "answer_options": options,
                         "record": False}, context=context)
-    # one model call, its answer read from the token distribution over the three letters
-    assert out["model_calls"] == 1 and out["answer_path"] == "logprobs"
+    # one model call per order of the three options, the answer read from the token distributions
+    assert out["model_calls"] == 3 and len(out["answer_orders"]) == 3 and out["answer_path"] == "logprobs"
     assert set(out["answer_distribution"]) == set(options) and out["answer"] in options
     assert sum(out["answer_distribution"].values()) == pytest.approx(1.0, abs=1e-3)
     assert max(out["answer_distribution"], key=out["answer_distribution"].get) == out["answer"]
@@ -88,8 +88,10 @@ def test_one_optimizer_iteration_on_the_embedded_model(server, tmp_path):
     print(f"\nembedded optimizer: {[p['outcome'] for p in summary['loss_curve']]}, loss {summary['initial_loss']:.3f} -> "
           f"{summary['best_loss']:.3f}, pool {[(c['operator'], round(c['improvement'], 3)) for c in summary['pool']]}, "
           f"{summary['model_calls']} model calls, stop: {summary['stop_reason']}")
-    # every simulation answered in one call from the letter distribution; the loss is continuous
-    assert summary["metric"] == "closed" and all(s["path"] == "logprobs" and s["calls"] == 1 for s in sims)
+    # every simulation answered from the letter distributions, one call per order of its options;
+    # the loss is continuous
+    assert summary["metric"] == "closed" and all(s["path"] == "logprobs" and s["calls"] == len(s["options"])
+                                                  for s in sims)
     assert 0 < summary["initial_loss"] < 1
     # the evidence operator always has maya's older choices to write; each candidate was judged on 4 samples
     operators = [c["operator"] for c in summary["pool"]]
@@ -100,3 +102,17 @@ def test_one_optimizer_iteration_on_the_embedded_model(server, tmp_path):
         assert section(latest.text, LOOKUPS) == section(before.text, LOOKUPS)
     else:
         assert latest.version == before.version and summary["best_loss"] == summary["initial_loss"]
+
+
+def test_the_embedded_model_keeps_a_stated_preference_and_not_a_request(server, tmp_path):
+    from personaagent.persona import stated
+
+    memory = MemoryStore.open(tmp_path / "chroma")
+    graph = build_agent_graph(Resources(memory=memory)).compile()
+    context = Context(user_id="nina", profile_every=1000)
+    said = graph.invoke({"messages": [HumanMessage("I am allergic to peanuts, so I avoid anything with nuts.")]},
+                        context=context)
+    asked = graph.invoke({"messages": [HumanMessage("Could you recommend a good laptop for me?")]}, context=context)
+    print(f"\nembedded detector kept: {said['stated']!r}, then {asked['stated']!r}")
+    assert said["stated"] and not asked["stated"]
+    assert "peanuts" in stated.statements(memory.personas.latest("nina").text)[0].text
