@@ -549,6 +549,16 @@ def test_the_default_rung_keeps_what_the_user_stated_and_the_persona_rung_does_n
     record = json.loads((tmp_path / "out" / "users" / "v0.json").read_text())
     assert record["statements"]["found"] == 1 and record["rungs"]["default"]["items"][0]["calls"] == 8
     assert "What the user stated (the default path)" in (tmp_path / "out" / "report.md").read_text()
+    # a user who stated nothing: the default persona is the persona rung's, whose answers stand
+    quiet = EvalUser(user_id="q", metric="label", attribute="food", alignment_applicable=False, history=[
+        Interaction(user_id="q", query="Any plans for the weekend?", answer="Hiking.", timestamp=1.0)],
+        test=[EvalItem(id="q-t", query="Where shall we eat?", options=options, ground_truth="vegan cafe", timestamp=3.0)])
+    calls = len(model.calls)
+    run_eval([quiet], tmp_path / "out", resources, LadderSettings(rungs=("persona", "default")), meta)
+    record = json.loads((tmp_path / "out" / "users" / "q.json").read_text())
+    assert record["rungs"]["default"]["same_as"] == "persona"
+    assert record["rungs"]["default"]["items"] == record["rungs"]["persona"]["items"]
+    assert len(model.calls) - calls == 1 + 4  # the profile line and the persona rung's four orders, nothing more
 
 
 @needs_shared

@@ -196,7 +196,12 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         if asked is not None:
             record["statements"]["new_sentences_asked"] = len(detections) - asked
         default = memory.current_persona(user.user_id)
-        if "default" in todo:
+        if "default" in todo and default.text == initial and "persona" in record["rungs"]:
+            # nothing stated: the default persona is the persona rung's (same answers at
+            # temperature 0), so those answers stand rather than spending the calls again
+            record["rungs"]["default"] = {**record["rungs"]["persona"], "seconds": 0.0, "key": keys["default"],
+                                          "same_as": "persona"}
+        elif "default" in todo:
             run("default", lambda item: answerer.agent(item, None))
     if {"evidence", "catalogue"} & set(todo):
         body = evidence_section(user.history)

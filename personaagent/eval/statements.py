@@ -47,7 +47,7 @@ def wilson(hits: int, n: int) -> list[float]:
     p = hits / n
     centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
     half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return [round(centre - half, 4), round(centre + half, 4)]
+    return [max(round(centre - half, 4), 0.0), min(round(centre + half, 4), 1.0)]
 
 
 def _rate(flags: list[bool]) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def markdown(report: dict[str, Any]) -> str:
     d = report["detection"]
     lines = [f"# Stated preferences: detection and same subject\n", f"Command: `{report['command']}`  ",
              f"Model: {report['model']}; {report['records']} PrefEval records (seed {report['seed']}); "
-             f"threshold p(yes) ≥ {report['threshold']}; {report['minutes']} min.\n",
+             f"threshold p(preference) ≥ {report['threshold']}; {report['minutes']} min.\n",
              "| turns | n | kept | 95% interval | sent to the model (sentences per turn) | seconds per turn |",
              "|---|---|---|---|---|---|"]
     names = {"statement": "explicit statements (positive)", "persona_turn": "persona turns with the preference (positive)",
