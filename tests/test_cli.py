@@ -86,23 +86,23 @@ def test_the_first_look_demo_shows_one_user_before_and_after_one_optimization(tm
     assert result.user == "maya" and "- movies: likes science fiction" in result.persona
     assert f"initial persona (v1):\n    {result.persona.splitlines()[0]}" in text
     assert "reason → tool call" not in text  # one model call per option order, no tool round trip
-    assert text.count("look_up: profile, knowledge") == 4  # 2 questions, before and after
+    assert text.count("look_up: profile, knowledge") == 2  # 1 question, before and after
     o = result.optimization
-    # 5 simulations (batch 2, validation 3) for the baseline and 5 for the one candidate (evidence:
+    # 2 simulations (batch 1, validation 1) for the baseline and 2 for the one candidate (evidence:
     # computed by code, no critique), each reading its options under every cyclic order
-    latest = sorted(read_history("maya", demo_file("maya.jsonl")), key=lambda i: i.timestamp)[-5:]
-    assert len(o["selection"]) == 5 and o["model_calls"] == 2 * sum(len(i.options) for i in latest)
+    latest = sorted(read_history("maya", demo_file("maya.jsonl")), key=lambda i: i.timestamp)[-2:]
+    assert len(o["selection"]) == 2 and o["model_calls"] == 2 * sum(len(i.options) for i in latest)
     assert [c["operator"] for c in o["pool"]] == ["evidence"] and o["accepted"] == 1 and o["final_version"] == 2
     assert o["best_loss"] < o["initial_loss"]
     assert "persona after (v2), what changed from v1:" in text and "+## Evidence from this user's history" in text
-    assert [a["match"] for a in result.answers] == [False, False]  # before: another option
-    assert [a["match"] for a in result.answers_after] == [True, True]  # under the evidence persona: the right one
-    for a, q in zip(result.answers + result.answers_after, demo_questions()["maya"][:2] * 2):
+    assert [a["match"] for a in result.answers] == [False]  # before: another option
+    assert [a["match"] for a in result.answers_after] == [True]  # under the evidence persona: the right one
+    for a, q in zip(result.answers + result.answers_after, demo_questions()["maya"][:1] * 2):
         assert a["answer"] in q["options"] and a["p_expected"] == pytest.approx(0.8 if a["match"] else 0.1)
     assert memory.episodes.count("maya") == 20  # demo questions are not written to memory
-    assert ("maya: before optimization 0 of 2 (mean p(expected option) 0.10)" in text
+    assert ("maya: before optimization 0 of 1 (mean p(expected option) 0.10)" in text
             and f"loss {o['initial_loss']:.3f} → {o['best_loss']:.3f}; 1 candidate(s) accepted, persona now v2" in text
-            and "after optimization 2 of 2 (mean p(expected option) 0.80)" in text)
+            and "after optimization 1 of 1 (mean p(expected option) 0.80)" in text)
     assert "not a measure of how well it does it" in text and re.search(r"\(1 user\(s\) in \d+ min \d+ s\)$", text)
 
 
@@ -142,7 +142,7 @@ def test_demo_help_states_the_sizes_it_runs():
     help_text = " ".join(subprocess.run([sys.executable, "-m", "personaagent.cli", "demo", "--help"],
                                         capture_output=True, text=True).stdout.split())
     s = FIRST_LOOK.optimizer
-    assert (f"By default: {FIRST_LOOK.users[0]}, {FIRST_LOOK.questions} questions, the optimizer on her "
+    assert (f"By default: {FIRST_LOOK.users[0]}, {FIRST_LOOK.questions} question, the optimizer on her "
             f"{s.batch_size + s.validation_size} latest labelled interactions (batch {s.batch_size}, validation "
             f"{s.validation_size}) with {s.candidates} candidate.") in help_text
     s = FULL.optimizer

@@ -72,8 +72,8 @@ def add_commands(sub) -> None:
                           "questions through the agent graph (showing retrieved memories, lookups and each answer's "
                           "distribution over its options), run one optimizer iteration, print the loss before and "
                           "after and what changed in the persona, and ask the questions again if it changed. By "
-                          "default: maya, 2 questions, the optimizer on her 5 latest labelled interactions (batch 2, "
-                          "validation 3) with 1 candidate. --full: maya, omar and lena, 3 questions each, the "
+                          "default: maya, 1 question, the optimizer on her 2 latest labelled interactions (batch 1, "
+                          "validation 1) with 1 candidate. --full: maya, omar and lena, 3 questions each, the "
                           "optimizer's default batch 3, validation 8 and 2 candidates.")
     demo.add_argument("--full", action="store_true",
                       help="the three sample users at the optimizer's default sizes (several times longer)")

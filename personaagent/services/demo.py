@@ -1,7 +1,7 @@
 """`personaagent demo`: sample users with different tastes, answered by the agent graph.
 
-The first look (``FIRST_LOOK``, the default) takes one user, two questions and one optimizer
-iteration on the user's five latest labelled interactions with one candidate; ``FULL`` takes the
+The first look (``FIRST_LOOK``, the default) takes one user, one question and one optimizer
+iteration on the user's two latest labelled interactions with one candidate; ``FULL`` takes the
 three users, three questions each and one iteration at the optimizer's default sizes.
 
 For each user: ingest their 20 labelled interactions and the shared item catalogue, summarise a
@@ -42,7 +42,7 @@ class DemoPlan:
     optimizer: OptimizerSettings
 
 
-FIRST_LOOK = DemoPlan(("maya",), 2, OptimizerSettings(max_iters=1, batch_size=2, validation_size=3, candidates=1))
+FIRST_LOOK = DemoPlan(("maya",), 1, OptimizerSettings(max_iters=1, batch_size=1, validation_size=1, candidates=1))
 FULL = DemoPlan(SAMPLE_USERS, 3, OptimizerSettings(max_iters=1))
 
 
@@ -149,7 +149,7 @@ def summary_lines(results: list[DemoResult], settings: OptimizerSettings, second
             else:
                 lines.append("    the questions were not asked again: the same persona at temperature 0 gives "
                              "the same answers")
-    lines.append("  A few questions per user are a first look at what the agent does, not a measure of how well "
+    lines.append("  A handful of questions is a first look at what the agent does, not a measure of how well "
                  "it does it: the evaluation on real data is in results/README.md.")
     lines.append(f"  ({len(results)} user(s) in {int(seconds // 60)} min {seconds % 60:.0f} s)")
     return lines
