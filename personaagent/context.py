@@ -83,6 +83,11 @@ class Context:
         metadata={"description": "Optimize the persona in the background after this many new labelled "
                   "interactions (0: never; run `personaagent optimize` instead)."},
     )
+    check_options: bool = field(
+        default=False,
+        metadata={"description": "Ask whether each option of a choice fits what the user stated and weigh the "
+                  "options by that (one call per option; off: it did not help on PrefEval)."},
+    )
     option_orders: int = field(
         default=0,
         metadata={"description": "Orders of the options a choice is read under (cyclic shifts, the option "

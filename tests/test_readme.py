@@ -60,17 +60,17 @@ def test_every_local_link_of_the_readme_leads_to_a_file():
 
 
 def example_model() -> ScriptedChatModel:
-    """Prefers the beef ramen, but finds only the risotto consistent with 'I never eat meat.';
-    names that sentence a preference and nothing else."""
+    """Prefers the beef ramen unless the system prompt quotes 'I never eat meat.'; names that
+    sentence a preference and nothing else."""
     def answer(system, messages):
         letters = {line[3:].strip(): line[0] for line in str(messages[-1].content).splitlines() if line[1:3] == ". "}
         if not letters:
             return "A chickpea wrap."
-        return distribution_reply({letters["beef ramen"]: 0.7, letters["mushroom risotto"]: 0.3})
+        beef = 0.2 if '"I never eat meat."' in system else 0.7
+        return distribution_reply({letters["beef ramen"]: beef, letters["mushroom risotto"]: 1 - beef})
 
     return ScriptedChatModel(script=persona_agent_script(
-        answer, stated=lambda sentence: 0.95 if sentence == "I never eat meat." else 0.05,
-        fits=lambda option: 0.1 if "beef" in option else 0.95))
+        answer, stated=lambda sentence: 0.95 if sentence == "I never eat meat." else 0.05))
 
 
 def test_the_library_example_runs_as_written(tmp_path, monkeypatch):
@@ -92,7 +92,7 @@ def test_the_library_example_runs_as_written(tmp_path, monkeypatch):
     assert f"## {STATED}" in persona and '"I never eat meat."' in persona
     assert (tmp_path / "persona-store").is_dir()
     answering = [c for c in model.calls if "Dinner tonight?" in str(c["messages"][-1].content)]
-    assert len(answering) == 4  # the two options checked one by one, then read under both orders
+    assert len(answering) == 2  # read under both orders of the options
 
 
 def test_the_drawings_are_the_graphs_as_they_are():

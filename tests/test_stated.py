@@ -248,7 +248,7 @@ def test_a_choice_is_checked_against_what_the_user_said_option_by_option(memory,
     memory.personas.save("hal", persona, source="manual")
     model = ScriptedChatModel(script=persona_agent_script(
         distribution_reply({"A": 0.6, "B": 0.3, "C": 0.1}), fits=lambda option: 0.1 if option == "steak" else 0.9))
-    out = turn(agent(memory, model), context_for("hal", option_orders=1), "Dinner?",
+    out = turn(agent(memory, model), context_for("hal", option_orders=1, check_options=True), "Dinner?",
                answer_options=["steak", "risotto", "salad"], record=False)
     checks = [c for c in model.calls if str(c["messages"][0].content).startswith("You help an assistant respect")]
     assert [c["messages"][-1].content.split("Suggestion: ")[1].split("\n")[0] for c in checks] == ["steak", "risotto", "salad"]
@@ -259,10 +259,13 @@ def test_a_choice_is_checked_against_what_the_user_said_option_by_option(memory,
                                                         "salad": 0.09 / 0.42}, abs=1e-5)
     assert out["answer"] == "risotto" and out["model_calls"] == 4  # three checks and one answer
     assert out["answer_orders"][0] == pytest.approx({"steak": 0.6, "risotto": 0.3, "salad": 0.1})  # before the check
-    # without statements, or for a rating, nothing is checked
+    # without statements, for a rating, or with the check off (the default), nothing is checked
     model.calls.clear()
-    turn(agent(memory, model), context_for("ivy", option_orders=1), "Dinner?", answer_options=["steak", "salad"],
-         record=False)
-    turn(agent(memory, model), context_for("hal", option_orders=1), "Rate it", rating_scale={"low": 1, "high": 5},
-         record=False)
+    turn(agent(memory, model), context_for("ivy", option_orders=1, check_options=True), "Dinner?",
+         answer_options=["steak", "salad"], record=False)
+    turn(agent(memory, model), context_for("hal", option_orders=1, check_options=True), "Rate it",
+         rating_scale={"low": 1, "high": 5}, record=False)
+    unchecked = turn(agent(memory, model), context_for("hal", option_orders=1), "Dinner?",
+                     answer_options=["steak", "risotto", "salad"], record=False)
+    assert unchecked["answer"] == "steak" and unchecked["model_calls"] == 1 and not unchecked.get("option_fit")
     assert not [c for c in model.calls if str(c["messages"][0].content).startswith("You help an assistant respect")]

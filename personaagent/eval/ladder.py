@@ -160,7 +160,10 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
     memory.forget_user(user.user_id)  # a rerun after an interruption starts from nothing
     memory.episodes.add(user.history)
     memory.knowledge.add(user.user_id, user.knowledge)
-    context = Context(user_id=user.user_id, profile_every=10**9, option_orders=settings.option_orders)
+    # the check of each option against what the user stated runs (rungs whose persona keeps it), so
+    # the report reads each such rung with it (as answered) and without it (its readings by order)
+    context = Context(user_id=user.user_id, profile_every=10**9, option_orders=settings.option_orders,
+                      check_options=True)
     answerer = _Answerer(user, resources, context)
 
     def run(rung: str, ask) -> None:

@@ -1,4 +1,4 @@
-"""check_stated: before a choice is answered, check each option against what the user stated
+"""check_stated: when ``Context.check_options`` is on, check each option of a choice against what the user stated
 (``persona.stated``: the statements the persona shows for this request). One yes/no call per
 option, read from the first token, asks whether the option is consistent with them; ``reason``
 then weighs each option's probability by that (``answers.closed_form.weigh``). Each
@@ -20,7 +20,7 @@ from .messages import current_query, request_spec
 
 def check_stated(state: AgentState, ctx: Context, resources: Resources) -> dict:
     spec = request_spec(state)
-    told = statements(state["persona"]) if spec is not None and spec.options else []
+    told = statements(state["persona"]) if ctx.check_options and spec is not None and spec.options else []
     if not told:
         return {"option_fit": None}
     model = resources.agent_model_for(ctx)
