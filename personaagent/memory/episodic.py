@@ -22,6 +22,7 @@ from ..ids import validate_user_id
 from .vector_cache import VectorCache
 
 MAX_QUERY_CHARS = 8000
+EARLY_PAGE_ROWS = 5000  # rows per read when ``early_means`` pages through every user's episodes
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +49,17 @@ class Interaction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class EarlyMean:
+    """A user's first interactions as one vector (the mean embedding of their ``first`` oldest
+    episodes), with how many labelled interactions they have in all. No text: only what finding
+    similar users needs (``neighbours``)."""
+
+    user_id: str
+    labelled: int
+    vector: np.ndarray
 
 
 def stable_id(user_id: str, timestamp: float, query: str) -> str:
@@ -180,6 +192,32 @@ class EpisodicMemory:
 
     def count(self, user_id: str) -> int:
         return len(self.collection.get(where=user_filter(user_id), include=[])["ids"])
+
+    def early_means(self, first: int) -> list[EarlyMean]:
+        """Every user's ``EarlyMean`` over their ``first`` oldest episodes (by time, then id), in
+        user order. A read across users, for ``neighbours`` only: it returns vectors and counts,
+        never a row's text. One pass over the whole collection, ``EARLY_PAGE_ROWS`` at a time."""
+        if first <= 0:
+            raise ValueError(f"early_means needs first >= 1 (got {first})")
+        earliest: dict[str, list[tuple[float, str, np.ndarray]]] = {}
+        labelled: dict[str, int] = {}
+        for offset in range(0, self.collection.count(), EARLY_PAGE_ROWS):
+            page = self.collection.get(include=["embeddings", "metadatas"], limit=EARLY_PAGE_ROWS, offset=offset)
+            for id_, meta, vector in zip(page["ids"], page["metadatas"], page["embeddings"]):
+                user, timestamp = meta.get("user_id"), meta.get("timestamp")
+                if not user or not isinstance(timestamp, (int, float)):
+                    continue
+                labelled[user] = labelled.get(user, 0) + bool(meta.get("labelled"))
+                rows = earliest.setdefault(user, [])
+                rows.append((float(timestamp), id_, np.asarray(vector, dtype=np.float32)))
+                if len(rows) > 2 * first:  # keep the memory per user bounded while paging
+                    rows.sort(key=lambda r: r[:2])
+                    del rows[first:]
+        means = []
+        for user, rows in sorted(earliest.items()):
+            rows.sort(key=lambda r: r[:2])
+            means.append(EarlyMean(user, labelled[user], np.mean([r[2] for r in rows[:first]], axis=0)))
+        return means
 
     def get(self, user_id: str, interaction_id: str) -> Interaction | None:
         rows = self.collection.get(ids=[interaction_id], where=user_filter(user_id))

@@ -17,7 +17,7 @@ import numpy as np
 from psycopg.types.json import Jsonb
 
 from ...ids import validate_user_id
-from ..episodic import Interaction, _from_row, _to_metadata
+from ..episodic import EarlyMean, Interaction, _from_row, _to_metadata
 from .database import Database
 
 COLUMNS = "id, query, metadata"
@@ -86,6 +86,22 @@ class PostgresEpisodes:
         with self.db.connection() as conn:
             return conn.execute("SELECT count(*) AS n FROM personaagent_episodes WHERE user_id = %s",
                                 (validate_user_id(user_id),)).fetchone()["n"]
+
+    def early_means(self, first: int) -> list[EarlyMean]:
+        """Every user's ``EarlyMean`` over their ``first`` oldest episodes (by time, then id), in
+        user order. A read across users, for ``neighbours`` only: vectors and counts, never text.
+        One query; pgvector averages the vectors."""
+        if first <= 0:
+            raise ValueError(f"early_means needs first >= 1 (got {first})")
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                """SELECT user_id, avg(embedding) FILTER (WHERE n <= %(first)s) AS vector,
+                          count(*) FILTER (WHERE labelled) AS labelled
+                   FROM (SELECT user_id, embedding, labelled,
+                                row_number() OVER (PARTITION BY user_id ORDER BY ts, id) AS n
+                         FROM personaagent_episodes) AS numbered
+                   GROUP BY user_id ORDER BY user_id""", {"first": first}).fetchall()
+        return [EarlyMean(r["user_id"], int(r["labelled"]), r["vector"].to_numpy().astype(np.float32)) for r in rows]
 
     def get(self, user_id: str, interaction_id: str) -> Interaction | None:
         with self.db.connection() as conn:
