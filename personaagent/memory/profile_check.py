@@ -12,7 +12,7 @@ other's words whole (an item of at least four characters).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..answers.text import norm
 from .episodic import Interaction
@@ -55,17 +55,32 @@ def _names(phrase: str, items: set[str]) -> bool:
                               or (len(said) >= 4 and f" {said} " in f" {item} ") for item in items)
 
 
+def _clauses(line: str) -> Iterator[tuple[re.Match, str, str, list[str]]]:
+    """Each clause of ``line``: its cue, the clause, its body after the cue, and the body's phrases."""
+    cues = list(_CUE.finditer(line))
+    for n, cue in enumerate(cues):
+        end = cues[n + 1].start() if n + 1 < len(cues) else len(line)
+        body = line[cue.end(): end].rstrip()
+        yield cue, line[cue.start(): end], body, [p for p in _SEPARATOR.split(body.rstrip(".;,")) if p.strip()]
+
+
+def said(profile: str) -> tuple[set[str], set[str]]:
+    """(liked, avoided) as a profile's lines name them, each phrase normalised as an item name is;
+    a phrase named both ways counts as liked only."""
+    liked, avoided = set(), set()
+    for line in profile.splitlines():
+        for cue, _, _, phrases in _clauses(line):
+            (avoided if cue.group("avoid") else liked).update(n for p in phrases if (n := _name(p)))
+    return liked, avoided - liked
+
+
 def checked(line: str, liked: set[str], avoided: set[str]) -> tuple[str, list[str]]:
     """``line`` without the phrases the history contradicts, and those phrases."""
     cues = list(_CUE.finditer(line))
     if not cues:
         return line, []
     kept, dropped = [line[: cues[0].start()]], []
-    for n, cue in enumerate(cues):
-        end = cues[n + 1].start() if n + 1 < len(cues) else len(line)
-        clause = line[cue.start(): end]
-        body = line[cue.end(): end].rstrip()
-        phrases = [p for p in _SEPARATOR.split(body.rstrip(".;,")) if p.strip()]
+    for cue, clause, body, phrases in _clauses(line):
         wrong = [p for p in phrases if _names(p, liked if cue.group("avoid") else avoided)]
         if not wrong:
             kept.append(clause)
