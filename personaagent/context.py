@@ -100,6 +100,11 @@ class Context:
                   "answer. Empty: 0 for the embedded model (it writes tool calls as text instead), 2 for any "
                   "other. The history search and the persona's lookups happen before the model in any case."},
     )
+    cold_start_below: int = field(
+        default_factory=lambda: environment.whole_number("PERSONAAGENT_COLD_START_BELOW"),
+        metadata={"description": "Under this many labelled interactions, a user's persona borrows what similar "
+                  "users share (0: never)."},
+    )
     memory_url: str = _env_field(
         "PERSONAAGENT_MEMORY",
         "PostgreSQL URL of the memory (postgresql://USER:PASSWORD@HOST:PORT/DATABASE): memory, chat threads "

@@ -76,7 +76,7 @@ def test_a_shared_assistant_carries_nothing_of_one_user(context, configurable, m
 PER_REQUEST = {"user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every",
                "option_orders", "check_options", "max_tool_rounds"}
 SERVER_ONLY = {"model_base_url", "model_api_key", "model_name", "optimizer_base_url", "optimizer_api_key",
-               "optimizer_model_name", "memory_url", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url",
+               "optimizer_model_name", "cold_start_below", "memory_url", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url",
                "embedding_model"}
 
 

@@ -20,7 +20,8 @@ from .. import environment
 from ..errors import InvalidInput, PersonaConflict, VersionConflict
 from ..ids import validate_user_id
 from ..persona import stated
-from ..persona.sections import initial_persona
+from ..persona.sections import initial_persona, remove_section, replace_section, section
+from . import neighbours
 from .chroma import ChromaBackend
 from .embeddings import MiniLMEmbeddingFunction, embedding_function
 from .postgres import is_postgres_url, open_backend as open_postgres
@@ -210,11 +211,14 @@ class MemoryStore:
         covered = int(latest.extra.get("interactions", 0)) if latest else 0
         return self.episodes.count(user_id) - covered >= max(every, 1)
 
-    def refresh_profile(self, user_id: str, model: BaseChatModel, retry: RetryPolicy | None = None) -> Version:
+    def refresh_profile(self, user_id: str, model: BaseChatModel, retry: RetryPolicy | None = None,
+                        cold_start_below: int = 0) -> Version:
         """Summarise a new profile version (each model call retried under ``retry``; phrases the
         user's history contradicts are dropped, and counted in the version); a persona
         built from the profile (never optimised or set by hand) follows it, keeping what the user
-        stated."""
+        stated. While the user has fewer than ``cold_start_below`` labelled interactions (0: off),
+        that persona also holds what the users most like them share (``neighbours``); once they
+        have that many, the borrowed section leaves whatever persona holds it."""
         items = self.episodes.list(user_id)
         summary = summarise_profile(model, items, retry)
         text = summary.text
@@ -224,19 +228,33 @@ class MemoryStore:
             interactions=len(items), lines_written=summary.lines_written,
             lines_contradicted=summary.lines_contradicted, dropped=len(summary.dropped),
         )
+        cold = neighbours.is_cold(self, user_id, cold_start_below)
+        similar = neighbours.nearest(self, user_id, cold_start_below) if cold else []
+        borrowed = neighbours.borrowed_section(self, similar)
         with self._lock:
             persona = self.personas.latest(user_id)
-            if persona is None or persona.source == "initial" or persona.extra.get("from_profile"):
-                told = stated.statements(persona.text) if persona else []
-                try:
-                    self.personas.save(
-                        user_id, stated.with_statements(initial_persona(user_id, text), told), source="initial",
-                        parent=persona.version if persona else None, profile_version=profile.version,
-                        after=persona.version if persona else 0,
-                    )
-                except VersionConflict:  # another writer moved the persona on: theirs stands
-                    pass
+            try:
+                if persona is None or persona.source == "initial" or persona.extra.get("from_profile"):
+                    self._follow_profile(user_id, persona, profile, borrowed)
+                elif not cold and section(persona.text, neighbours.TITLE) is not None:
+                    self.personas.save(user_id, remove_section(persona.text, neighbours.TITLE), source="own_history",
+                                       parent=persona.version, after=persona.version)
+            except VersionConflict:  # another writer moved the persona on: theirs stands
+                pass
         return profile
+
+    def _follow_profile(self, user_id: str, persona: Version | None, profile: Version, borrowed: str) -> None:
+        """Store the persona built from ``profile`` (with the ``borrowed`` section when there is
+        one), keeping what the user stated."""
+        built = initial_persona(user_id, profile.text)
+        if borrowed:
+            built = replace_section(built, neighbours.TITLE, borrowed)
+        told = stated.statements(persona.text) if persona else []
+        self.personas.save(
+            user_id, stated.with_statements(built, told), source="initial", parent=persona.version if persona else None,
+            profile_version=profile.version, borrowed=neighbours.neighbour_count(borrowed) or 0,
+            after=persona.version if persona else 0,
+        )
 
 
 @lru_cache(maxsize=8)

@@ -2,8 +2,9 @@
 
 - ``evidence``: code computes figures from the user's labelled history (``evidence.py``) and
   writes them into the evidence section.
-- ``prune``: code drops the longest section the model wrote (at first the profile summary), so the
-  persona without it competes; selection keeps the cut only where that section was hurting.
+- ``prune``: code drops the longest section the model wrote (at first the profile summary) or the
+  section borrowed from similar users, so the persona without it competes; selection keeps the
+  cut only where that section was hurting.
 - ``examples``: code picks the past interactions closest to the misses and pins them as examples.
 - ``edit``: the model returns add / replace / delete operations on named sections through
   structured output; code applies them, so a weak model cannot garble the rest.
@@ -31,14 +32,16 @@ from .. import prompts
 from .evidence import TITLE as EVIDENCE, evidence_section
 from .stated import TITLE as STATED
 from ..memory.episodic import Interaction
+from ..memory.neighbours import TITLE as BORROWED
 from ..memory.profile import describe
 from ..models.factory import limited, structured
 from ..models.resilience import retried
 from .sections import LOOKUPS, join_sections, lookup_rules, remove_section, replace_section, section, split_sections, with_lookup
 
 EXAMPLES = "Examples of this user's past choices"
-PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES, STATED)  # written by code (or the user's words), never by the model
+PROTECTED = (LOOKUPS, EVIDENCE, EXAMPLES, STATED, BORROWED)  # written by code (or the user's words), never by the model
 KEPT = (LOOKUPS, STATED)  # every candidate keeps these verbatim, and the length bound never cuts them
+PRUNABLE = (BORROWED,)  # written by code, yet prune may drop it: other users' tastes are only a starting guess
 OPENING = "(opening)"  # how the untitled first part of a persona is named to the model
 MAX_EDITS = 3
 MAX_SECTION_TOKENS = 400
@@ -114,7 +117,7 @@ def evidence(p: Proposal, run_name: str = "") -> Outcome:
 
 def prune(p: Proposal, run_name: str = "") -> Outcome:
     sizes = [(len(body.splitlines()), -i, name) for i, (name, body) in enumerate(split_sections(p.persona))
-             if name and name not in PROTECTED and body.strip()]
+             if name and (name not in PROTECTED or name in PRUNABLE) and body.strip()]
     if not sizes:
         return None, 0, 0
     _, _, name = max(sizes)

@@ -36,8 +36,8 @@ REQUEST_FIELDS = frozenset({
     "user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every", "option_orders",
     "check_options", "max_tool_rounds",
 })
-# Every other Context field is the server's: it points at infrastructure or chooses what the
-# server's key pays for.
+# Every other Context field is the server's: it points at infrastructure, chooses what the
+# server's key pays for, or (cold_start_below) decides how long users' data seeds a newcomer's persona.
 SERVER_FIELDS = frozenset(f.name for f in fields(Context)) - REQUEST_FIELDS
 # Context fields that belong to one user; a shared assistant must not carry them.
 USER_FIELDS = frozenset({"user_id", "persona"})
