@@ -16,6 +16,8 @@ def cmd_ingest(args) -> int:
     from tqdm import tqdm
 
     from ..memory import read_history, read_knowledge
+    from ..memory.neighbours import TITLE, neighbour_count
+    from ..persona.sections import section
     from ..persona.stated import stated_in
     from ..resources import Resources
 
@@ -35,14 +37,42 @@ def cmd_ingest(args) -> int:
     if not args.no_profile:
         print("summarising the profile…", file=sys.stderr)
         resources = Resources()
-        profile = store.refresh_profile(user, resources.optimizer_model_for(context), resources.retry)
+        profile = store.refresh_profile(user, resources.optimizer_model_for(context), resources.retry,
+                                        context.cold_start_below)
         print("looking for stated preferences…", file=sys.stderr)
         found = stated_in(resources.agent_model_for(context), items, resources.retry)
         store.keep_stated(user, found)
         persona = store.current_persona(user)
+        borrowed = neighbour_count(section(persona.text, TITLE))
         print(f"profile v{profile.version}; {len(found)} stated preference(s) found; "
-              f"persona v{persona.version} ({persona.source})")
+              f"persona v{persona.version} ({persona.source})"
+              + (f"; it borrows what {borrowed} similar users share until {user} has "
+                 f"{context.cold_start_below} labelled interactions" if borrowed else ""))
     return 0
+
+
+def origins(persona: str) -> list[str]:
+    """One line per section of ``persona``: its title and where it came from. A borrowed section
+    says from how many users, never which."""
+    from ..memory.neighbours import TITLE, neighbour_count
+    from ..persona.evidence import TITLE as EVIDENCE
+    from ..persona.operators import EXAMPLES
+    from ..persona.sections import LOOKUPS, split_sections
+    from ..persona.stated import TITLE as STATED
+    from ..prompts import KNOWN
+
+    fixed = {KNOWN: "this user's profile, summarised from their own history",
+             EVIDENCE: "computed from this user's own labelled history", EXAMPLES: "this user's own past interactions",
+             STATED: "this user's own words", LOOKUPS: "the lookup rules (what the agent reads before answering)"}
+    lines = []
+    for title, body in split_sections(persona):
+        if title == TITLE:
+            where = (f"aggregated from {neighbour_count(body) or 'several'} similar users' profiles and histories "
+                     "(who they are is not shown); dropped once this user has enough history of their own")
+        else:
+            where = fixed.get(title, "instructions: the starting template, or the optimizer's or a manual edit")
+        lines.append(f"{title or '(opening)'}: {where}")
+    return lines
 
 
 def cmd_persona(args) -> int:
@@ -68,7 +98,9 @@ def cmd_persona(args) -> int:
         if version is None:
             print(f"{user} has no persona yet (it is created on the first chat turn or ingest)")
             return 1
-        print(f"# persona v{version.version} ({version.source})\n{version.text}\n\n# {numbered_statements(version.text)}")
+        print(f"# persona v{version.version} ({version.source})\n{version.text}\n\n# where its parts come from:\n"
+              + "\n".join(f"#   {line}" for line in origins(version.text))
+              + f"\n\n# {numbered_statements(version.text)}")
         return 0
     history = store.personas.history(user)
     if not history:
