@@ -7,12 +7,12 @@ has at least ``below`` labelled interactions of their own, and the ``k`` closest
 ``MIN_SIMILARITY``) are the neighbours.
 
 What is borrowed is aggregated, never copied: item names the neighbours liked or avoided (from
-their labelled choices and ratings, and the phrases of their profiles, ``profile_check``) that
-at least ``shared(n)`` of them name the same way, the mean of their mean ratings on one scale, and
-the categories several of them rate above or below their own mean. No neighbour's query, answer,
-feedback or id reaches the section, and with fewer than ``MIN_NEIGHBOURS`` neighbours nothing is
-borrowed (one user's tastes are not an aggregate). The newcomer's searches stay filtered to their
-own episodes.
+their labelled choices and ratings, and the phrases of their profiles, ``profile_check``; reduced
+to letters and digits, at most ``MAX_NAME_WORDS`` words) that at least ``shared(n)`` of them name
+the same way, the mean of their mean ratings on one scale, and the categories several of them
+rate above or below their own mean. No neighbour's query, answer, feedback or id reaches the
+section, and with fewer than ``MIN_NEIGHBOURS`` neighbours nothing is borrowed (one user's tastes
+are not an aggregate). The newcomer's searches stay filtered to their own episodes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from statistics import fmean
 import numpy as np
 
 from ..ids import validate_user_id
+from ..prompts import quote
 from .episodic import Interaction
 from .profile_check import said, tastes
 
@@ -46,7 +47,7 @@ class Neighbour:
     similarity: float
 
 
-def labelled_count(memory, user_id: str) -> int:
+def _labelled(memory, user_id: str) -> int:
     return len(memory.episodes.list(user_id, labelled=True))
 
 
@@ -54,7 +55,7 @@ def is_cold(memory, user_id: str, below: int) -> bool:
     """Whether ``user_id`` has fewer than ``below`` labelled interactions (never when ``below`` is 0)."""
     if below < 0:
         raise ValueError(f"cold_start_below must be 0 (off) or more (got {below})")
-    return below > 0 and labelled_count(memory, user_id) < below
+    return below > 0 and _labelled(memory, user_id) < below
 
 
 def nearest(memory, user_id: str, below: int, k: int = DEFAULT_NEIGHBOURS) -> list[Neighbour]:
@@ -128,7 +129,7 @@ def _category_votes(rated: Rated) -> dict[str, int]:
     for item, value, _ in rated:
         genres = item.metadata.get("genres")
         names = genres.split("|") if isinstance(genres, str) else [item.metadata.get("domain") or ""]
-        for name in (n.strip() for n in names):
+        for name in (quote(n) for n in names):  # metadata as written: one line, no angle brackets
             if name and name != "(no genres listed)":
                 by.setdefault(name, []).append(value)
     return {c: (1 if fmean(v) > mean else -1) for c, v in by.items()
