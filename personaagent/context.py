@@ -103,7 +103,7 @@ class Context:
     cold_start_below: int = field(
         default_factory=lambda: environment.whole_number("PERSONAAGENT_COLD_START_BELOW"),
         metadata={"description": "Under this many labelled interactions, a user's persona borrows what similar "
-                  "users share (0: never)."},
+                  "users share (0, the default: never)."},
     )
     memory_url: str = _env_field(
         "PERSONAAGENT_MEMORY",

@@ -30,7 +30,7 @@ VARIABLES = {v.name: v for v in (
     Variable("PERSONAAGENT_OPTIMIZER_BASE_URL", "", "Context.optimizer_base_url"),
     Variable("PERSONAAGENT_OPTIMIZER_API_KEY", "", "Context.optimizer_api_key"),
     Variable("PERSONAAGENT_OPTIMIZER_MODEL", "", "Context.optimizer_model_name"),
-    Variable("PERSONAAGENT_COLD_START_BELOW", "10", "Context.cold_start_below"),
+    Variable("PERSONAAGENT_COLD_START_BELOW", "0", "Context.cold_start_below"),
     Variable("PERSONAAGENT_MEMORY", "", "Context.memory_url"),
     Variable("PERSONAAGENT_CHROMA_PATH", "", "Context.chroma_path"),
     Variable("PERSONAAGENT_CHROMA_HOST", "", "Context.chroma_host"),

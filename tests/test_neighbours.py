@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from personaagent.cli import main
+from personaagent.context import Context
 from personaagent.graphs.agent import build_agent_graph
 from personaagent.memory import Interaction, neighbours
 from personaagent.memory.neighbours import TITLE, Neighbour, borrowed_section, nearest
@@ -169,6 +170,7 @@ def test_ingest_seeds_a_newcomer_and_persona_show_says_where_each_part_came_from
     import personaagent.cli.memory as commands
 
     scripted = model()
+    monkeypatch.setenv("PERSONAAGENT_COLD_START_BELOW", "10")  # off by default; the server turns it on
     monkeypatch.setattr(commands, "store_of", lambda args: crowd)
     monkeypatch.setattr(Resources, "agent_model_for", lambda self, ctx: scripted)
     monkeypatch.setattr(Resources, "optimizer_model_for", lambda self, ctx: scripted)
@@ -186,6 +188,13 @@ def test_ingest_seeds_a_newcomer_and_persona_show_says_where_each_part_came_from
     assert "#   Lookups before answering: the lookup rules" in shown
     for private in PRIVATE:
         assert private not in shown
+
+
+def test_cold_start_is_off_unless_the_server_turns_it_on(monkeypatch):
+    monkeypatch.delenv("PERSONAAGENT_COLD_START_BELOW", raising=False)
+    assert Context(user_id="zoe").cold_start_below == 0
+    monkeypatch.setenv("PERSONAAGENT_COLD_START_BELOW", "10")
+    assert Context(user_id="zoe").cold_start_below == 10
 
 
 def test_the_optimizer_may_prune_the_borrowed_section_but_never_edits_it():
