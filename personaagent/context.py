@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from . import environment
+from . import environment, recency
 from .errors import PersonaAgentError
 from .models.factory import ModelSettings
 
@@ -105,6 +105,10 @@ class Context:
         metadata={"description": "Under this many labelled interactions, a user's persona borrows what similar "
                   "users share (0, the default: never)."},
     )
+    recency_half_life_days: float = field(
+        default_factory=lambda: environment.number("PERSONAAGENT_RECENCY_HALF_LIFE_DAYS"),
+        metadata={"description": "Recency half-life in days (0: off; candidate 90)."},
+    )
     memory_url: str = _env_field(
         "PERSONAAGENT_MEMORY",
         "PostgreSQL URL of the memory (postgresql://USER:PASSWORD@HOST:PORT/DATABASE): memory, chat threads "
@@ -129,6 +133,9 @@ class Context:
     embedding_model: str = _env_field(
         "PERSONAAGENT_EMBEDDING_MODEL", "Embedding model name at that endpoint."
     )
+
+    def __post_init__(self) -> None:
+        recency.validated(self.recency_half_life_days)
 
     @classmethod
     def of(cls, value: Any) -> "Context":

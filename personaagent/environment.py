@@ -31,6 +31,7 @@ VARIABLES = {v.name: v for v in (
     Variable("PERSONAAGENT_OPTIMIZER_API_KEY", "", "Context.optimizer_api_key"),
     Variable("PERSONAAGENT_OPTIMIZER_MODEL", "", "Context.optimizer_model_name"),
     Variable("PERSONAAGENT_COLD_START_BELOW", "0", "Context.cold_start_below"),
+    Variable("PERSONAAGENT_RECENCY_HALF_LIFE_DAYS", "0", "Context.recency_half_life_days"),
     Variable("PERSONAAGENT_MEMORY", "", "Context.memory_url"),
     Variable("PERSONAAGENT_CHROMA_PATH", "", "Context.chroma_path"),
     Variable("PERSONAAGENT_CHROMA_HOST", "", "Context.chroma_host"),
@@ -66,6 +67,13 @@ def path(name: str) -> Path:
 def flag(name: str) -> bool:
     """Whether the variable says yes (1, true or yes)."""
     return value(name).strip().lower() in ("1", "true", "yes")
+
+
+def number(name: str) -> float:
+    try:
+        return float(value(name))
+    except ValueError:
+        raise PersonaAgentError(f"{name} must be a number (got {value(name)!r})") from None
 
 
 def whole_number(name: str) -> int:

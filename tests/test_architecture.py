@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "personaagent"
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = [
     ("base", ["errors", "environment", "ids", "prompts", "web", "context", "models", "answers", "persona.sections",
-              "persona.stated", "persona.settings"]),
+              "persona.stated", "persona.settings", "recency"]),
     ("memory", ["memory"]),
     ("domain", ["persona"]),
     ("wiring", ["resources", "state"]),

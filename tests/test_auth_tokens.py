@@ -74,7 +74,7 @@ def test_a_shared_assistant_carries_nothing_of_one_user(context, configurable, m
 # Every Context field, classified by hand: a field added to Context fails this test until it is
 # put here, and it is the server's until it is also put on auth.REQUEST_FIELDS.
 PER_REQUEST = {"user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every",
-               "option_orders", "check_options", "max_tool_rounds"}
+               "option_orders", "check_options", "max_tool_rounds", "recency_half_life_days"}
 SERVER_ONLY = {"model_base_url", "model_api_key", "model_name", "optimizer_base_url", "optimizer_api_key",
                "optimizer_model_name", "cold_start_below", "memory_url", "chroma_path", "chroma_host", "chroma_port", "embedding_base_url",
                "embedding_model"}

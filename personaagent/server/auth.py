@@ -34,7 +34,7 @@ ANY_USER = "personaagent:any-user"
 # The Context fields a request may set: who the run is for and how this user's agent behaves.
 REQUEST_FIELDS = frozenset({
     "user_id", "persona", "temperature", "top_k", "statements_shown", "profile_every", "optimize_every", "option_orders",
-    "check_options", "max_tool_rounds",
+    "check_options", "max_tool_rounds", "recency_half_life_days",
 })
 # Every other Context field is the server's: it points at infrastructure, chooses what the
 # server's key pays for, or (cold_start_below) decides how long users' data seeds a newcomer's persona.
