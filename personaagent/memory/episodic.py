@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import recency
 from ..ids import validate_user_id
 from .vector_cache import VectorCache
 
 MAX_QUERY_CHARS = 8000
 EARLY_PAGE_ROWS = 5000  # rows per read when ``early_means`` pages through every user's episodes
+RECENCY_POOL = 10  # with a recency half-life, a search re-ranks the k × this most similar episodes
 log = logging.getLogger(__name__)
 
 
@@ -120,6 +122,21 @@ def user_filter(user_id: str, before: float | None = None, labelled: bool | None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def pool_size(k: int, half_life_days: float) -> int:
+    """How many of the most similar episodes a search reads: ``k``, or with a recency half-life
+    ``k × RECENCY_POOL`` for ``recent_first`` to re-rank."""
+    return k * RECENCY_POOL if recency.validated(half_life_days) else k
+
+
+def recent_first(found: list[Interaction], k: int, half_life_days: float) -> list[Interaction]:
+    """The best ``k`` of ``found`` (most similar first) by similarity × recency weight
+    (``recency.ranked``); with the half-life 0, the first ``k`` as found."""
+    if not recency.validated(half_life_days):
+        return found[:k]
+    order = recency.ranked([i.score or 0.0 for i in found], [i.timestamp for i in found], half_life_days)
+    return [found[i] for i in order[:k]]
+
+
 class EpisodicMemory:
     """``collection`` holds the interactions; ``vectors`` (a ``VectorCache`` over it) serves searches.
 
@@ -167,20 +184,23 @@ class EpisodicMemory:
                 raise
         return [i.id for i in items]
 
-    def search(self, user_id: str, query: str, k: int = 4, before: float | None = None) -> list[Interaction]:
-        """The ``k`` interactions of ``user_id`` closest to ``query``, only those older than ``before``."""
+    def search(self, user_id: str, query: str, k: int = 4, before: float | None = None,
+               half_life_days: float = 0.0) -> list[Interaction]:
+        """The ``k`` interactions of ``user_id`` closest to ``query``, only those older than ``before``;
+        with a recency half-life (days; 0: off), ranked by similarity × recency weight (``recent_first``)."""
         if k <= 0:
             return []
+        n = pool_size(k, half_life_days)
         rows = self.vectors.rows(user_id) if self.vectors is not None else None
         if rows is not None:
             query_vector = np.asarray(self.embedder([query])[0], dtype=np.float32)
             found = [_from_row(rows.ids[i], rows.documents[i], rows.metadatas[i], distance)
-                     for i, distance in rows.top_k(query_vector, k, before)]
+                     for i, distance in rows.top_k(query_vector, n, before)]
         else:
-            result = self.collection.query(query_texts=[query], n_results=k, where=user_filter(user_id, before))
+            result = self.collection.query(query_texts=[query], n_results=n, where=user_filter(user_id, before))
             found = [_from_row(i, d, m, dist) for i, d, m, dist in zip(
                 result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])]
-        return [item for item in found if item is not None]
+        return recent_first([item for item in found if item is not None], k, half_life_days)
 
     def list(
         self, user_id: str, before: float | None = None, labelled: bool | None = None

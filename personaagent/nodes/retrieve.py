@@ -24,7 +24,7 @@ def retrieve_memory(state: AgentState, ctx: Context, resources: Resources) -> di
     memory = resources.memory_for(ctx)
     query = current_query(state["messages"])
     items = memory.episodes.search(user, spec.stored_query(query) if spec else query, k=ctx.top_k,
-                                   before=state.get("as_of"))
+                                   before=state.get("as_of"), half_life_days=ctx.recency_half_life_days)
     if override := state.get("persona_override") or ctx.persona:
         persona, version = override, None
     else:

@@ -28,7 +28,8 @@ def make_personal_tools(resources: Resources) -> list[BaseTool]:
     def search_history(query: str, runtime: ToolRuntime[Any]) -> str:
         """Search this user's past requests and what they chose, most similar to `query` first."""
         ctx, memory, as_of = run_of(runtime)
-        return f"<history>\n{sources.history_text(memory, ctx.user_id, query, ctx.top_k, as_of)}\n</history>"
+        found = sources.history_text(memory, ctx.user_id, query, ctx.top_k, as_of, ctx.recency_half_life_days)
+        return f"<history>\n{found}\n</history>"
 
     @tool
     def read_profile(runtime: ToolRuntime[Any]) -> str:

@@ -32,8 +32,9 @@ def format_memories(items: list[Interaction]) -> str:
     return "\n".join(lines)
 
 
-def history_text(memory: MemoryStore, user_id: str, query: str, k: int, before: float | None) -> str:
-    items = memory.episodes.search(user_id, query, k=k, before=before)
+def history_text(memory: MemoryStore, user_id: str, query: str, k: int, before: float | None,
+                 half_life_days: float = 0.0) -> str:
+    items = memory.episodes.search(user_id, query, k=k, before=before, half_life_days=half_life_days)
     return format_memories(items) if items else NO_HISTORY
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from psycopg.types.json import Jsonb
 
 from ...ids import validate_user_id
-from ..episodic import EarlyMean, Interaction, _from_row, _to_metadata
+from ..episodic import EarlyMean, Interaction, _from_row, _to_metadata, pool_size, recent_first
 from .database import Database
 
 COLUMNS = "id, query, metadata"
@@ -58,18 +58,21 @@ class PostgresEpisodes:
                     on_batch(len(batch))
         return [i.id for i in items]
 
-    def search(self, user_id: str, query: str, k: int = 4, before: float | None = None) -> list[Interaction]:
-        """The ``k`` interactions of ``user_id`` closest to ``query``, only those older than ``before``."""
+    def search(self, user_id: str, query: str, k: int = 4, before: float | None = None,
+               half_life_days: float = 0.0) -> list[Interaction]:
+        """The ``k`` interactions of ``user_id`` closest to ``query``, only those older than ``before``;
+        with a recency half-life (days; 0: off), ranked by similarity × recency weight (``episodic.recent_first``)."""
         validate_user_id(user_id)
         if k <= 0:
             return []
+        n = pool_size(k, half_life_days)
         vector = np.asarray(self.embedder([query])[0], dtype=np.float32)
         with self.db.connection() as conn:
             rows = conn.execute(
                 f"""SELECT {COLUMNS}, embedding <=> %(q)s AS distance FROM personaagent_episodes
                     WHERE user_id = %(user)s AND ts < %(before)s ORDER BY embedding <=> %(q)s LIMIT %(k)s""",
-                {"q": vector, "user": user_id, "before": _bound(before), "k": k}).fetchall()
-        return [_from_row(r["id"], r["query"], r["metadata"], r["distance"]) for r in rows]
+                {"q": vector, "user": user_id, "before": _bound(before), "k": n}).fetchall()
+        return recent_first([_from_row(r["id"], r["query"], r["metadata"], r["distance"]) for r in rows], k, half_life_days)
 
     def list(self, user_id: str, before: float | None = None, labelled: bool | None = None) -> list[Interaction]:
         """All matching interactions of ``user_id``, oldest first."""
