@@ -250,9 +250,11 @@ def rewrite(state: OptimizerState, ctx: Context, resources: Resources) -> dict:
     proposal = operators.Proposal(
         persona=state["best_persona"], critique=state.get("critique") or "", misses=misses(state),
         history=memory.episodes.list(user, before=state["window_start"], labelled=True),
-        similar=lambda text, k: memory.episodes.search(user, text, k=k, before=state["window_start"]),
+        similar=lambda text, k: memory.episodes.search(user, text, k=k, before=state["window_start"],
+                                                       half_life_days=ctx.recency_half_life_days),
         model=resources.optimizer_model_for(ctx), retry=resources.retry, max_chars=settings.max_persona_chars,
         max_examples=settings.max_examples, signed_error=fmean(signed) if signed else None,
+        half_life_days=ctx.recency_half_life_days,
         kind=_kind(state["samples"]), readable=_readable(memory, user) if "lookups" in settings.operators else ())
     found, calls, tokens = operators.propose(proposal, settings.operators_for(round_), settings.candidates,
                                              run_name=f"rewrite for {iteration_name(round_)}")

@@ -6,6 +6,10 @@ ratings per genre or domain sit from their own mean, recent against older rating
 given, the signed error of the agent's own recent predictions. Choices: what they picked over
 what, the words their picks share that the options they passed over never use, and the labels
 they pick most often.
+
+With a recency half-life (``Context.recency_half_life_days``; 0: off), the means, the shares of the
+most used values and the counts of the labels picked most often are weighted by ``recency.weights``
+(the newest interaction weighs 1), and the lines say so.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from collections import Counter
 from statistics import fmean, median, pstdev
 
+from .. import recency
 from ..memory.episodic import Interaction
 from ..prompts import quote
 
@@ -49,22 +54,37 @@ def _categories(item: Interaction) -> list[str]:
     return [str(domain)] if domain else []
 
 
-def rating_lines(items: list[Interaction], signed_error: float | None = None) -> list[str]:
+def _weighted(half_life_days: float) -> str:
+    return f"recency-weighted (half-life {half_life_days:g} days) " if half_life_days else ""
+
+
+def _totals(keys: list, weights: list[float]) -> list[tuple]:
+    """(key, summed weight) per distinct key, largest first, ties in order of first appearance
+    (with every weight 1: ``Counter.most_common``)."""
+    totals: dict = {}
+    for key, w in zip(keys, weights, strict=True):
+        totals[key] = totals.get(key, 0.0) + w
+    return sorted(totals.items(), key=lambda t: -t[1])
+
+
+def rating_lines(items: list[Interaction], signed_error: float | None = None,
+                 half_life_days: float = 0.0) -> list[str]:
     rated = [(i, v) for i in items if i.scale and (v := _number(i.ground_truth)) is not None]
     if len(rated) < 3:
         return []
     values = [v for _, v in rated]
-    mean = fmean(values)
-    top = Counter(values).most_common(2)
-    lines = [f"- Their {len(values)} past ratings: mean {mean:.2f}, median {median(values):g}, spread (SD) "
-             f"{pstdev(values):.2f}, lowest {min(values):g}, highest {max(values):g}; most used "
-             + ", ".join(f"{v:g} ({n / len(values):.0%})" for v, n in top) + "."]
-    by_category: dict[str, list[float]] = {}
-    for item, value in rated:
+    weights = recency.weights([i.timestamp for i, _ in rated], half_life_days)
+    mean = recency.weighted_mean(values, weights)
+    top = _totals(values, weights)[:2]
+    lines = [f"- Their {len(values)} past ratings: {_weighted(half_life_days)}mean {mean:.2f}, median "
+             f"{median(values):g}, spread (SD) {pstdev(values):.2f}, lowest {min(values):g}, highest {max(values):g}; "
+             f"most used " + ", ".join(f"{v:g} ({n / sum(weights):.0%})" for v, n in top) + "."]
+    by_category: dict[str, list[tuple[float, float]]] = {}
+    for (item, value), w in zip(rated, weights):
         for category in _categories(item):
-            by_category.setdefault(category, []).append(value)
-    deviations = sorted(((fmean(v) - mean, c, len(v)) for c, v in by_category.items() if len(v) >= MIN_PER_CATEGORY),
-                        key=lambda t: t[0])
+            by_category.setdefault(category, []).append((value, w))
+    deviations = sorted(((recency.weighted_mean(*zip(*v)) - mean, c, len(v)) for c, v in by_category.items()
+                         if len(v) >= MIN_PER_CATEGORY), key=lambda t: t[0])
     higher = [d for d in reversed(deviations) if d[0] >= MIN_DEVIATION][:MAX_CATEGORIES]
     lower = [d for d in deviations if d[0] <= -MIN_DEVIATION][:MAX_CATEGORIES]
     if higher:
@@ -87,7 +107,7 @@ def _words(text: str) -> list[str]:
     return list(dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS))
 
 
-def choice_lines(items: list[Interaction]) -> list[str]:
+def choice_lines(items: list[Interaction], half_life_days: float = 0.0) -> list[str]:
     picks = [i for i in items if i.options and i.ground_truth in i.options]
     if not picks:
         return []
@@ -103,14 +123,19 @@ def choice_lines(items: list[Interaction]) -> list[str]:
     if shared:
         lines.append("- Words in what they chose that the options they passed over never use: " + ", ".join(shared) + ".")
     counts = Counter(i.ground_truth for i in picks)
-    repeated = [(label, n) for label, n in counts.most_common(5) if n >= 2]
+    weights = recency.weights([i.timestamp for i in picks], half_life_days)
+    totals = _totals([i.ground_truth for i in picks], weights)
+    repeated = [(label, n) for label, n in totals if counts[label] >= 2][:5]
     if repeated:
-        lines.append(f"- Chosen most often (of {len(picks)}): " + ", ".join(f'"{quote(lbl)[:60]}" {n}' for lbl, n in repeated) + ".")
+        shown = ", ".join(f'"{quote(lbl)[:60]}" {n:.2f}' if half_life_days else f'"{quote(lbl)[:60]}" {n:.0f}'
+                          for lbl, n in repeated)
+        lines.append(f"- Chosen most often {_weighted(half_life_days)}(of {len(picks)}): {shown}.")
     return lines
 
 
-def evidence_section(items: list[Interaction], signed_error: float | None = None) -> str:
+def evidence_section(items: list[Interaction], signed_error: float | None = None,
+                     half_life_days: float = 0.0) -> str:
     """The evidence section's body for ``items`` (the user's labelled interactions, oldest first),
-    or "" when there is too little to say."""
+    or "" when there is too little to say; figures recency-weighted with a half-life (days; 0: off)."""
     labelled = [i for i in items if i.labelled]
-    return "\n".join(rating_lines(labelled, signed_error) + choice_lines(labelled))
+    return "\n".join(rating_lines(labelled, signed_error, half_life_days) + choice_lines(labelled, half_life_days))

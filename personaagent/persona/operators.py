@@ -68,6 +68,7 @@ class Proposal:
     max_chars: int
     max_examples: int
     signed_error: float | None = None
+    half_life_days: float = 0.0  # recency weighting of the evidence (``Context.recency_half_life_days``)
     kind: str = "open"  # the batch's kind of request: choice, rating or open
     readable: tuple[str, ...] = ()  # the lookups this configuration can make that hold something for the user
 
@@ -108,7 +109,7 @@ def _finish(operator: str, current: str, persona: str, max_chars: int, note: str
 
 
 def evidence(p: Proposal, run_name: str = "") -> Outcome:
-    body = evidence_section(p.history, p.signed_error)
+    body = evidence_section(p.history, p.signed_error, p.half_life_days)
     if not body:
         return None, 0, 0
     return _finish("evidence", p.persona, replace_section(p.persona, EVIDENCE, body), p.max_chars,
