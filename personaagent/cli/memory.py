@@ -38,7 +38,7 @@ def cmd_ingest(args) -> int:
         print("summarising the profile…", file=sys.stderr)
         resources = Resources()
         profile = store.refresh_profile(user, resources.optimizer_model_for(context), resources.retry,
-                                        context.cold_start_below)
+                                        context.cold_start_below, context.recency_half_life_days)
         print("looking for stated preferences…", file=sys.stderr)
         found = stated_in(resources.agent_model_for(context), items, resources.retry)
         store.keep_stated(user, found)

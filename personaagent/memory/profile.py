@@ -70,10 +70,11 @@ class ProfileSummary:
 
 
 def summarise_profile(model: BaseChatModel, items: list[Interaction],
-                      retry: RetryPolicy | None = None) -> ProfileSummary:
+                      retry: RetryPolicy | None = None, half_life_days: float = 0.0) -> ProfileSummary:
     """The profile of the user behind ``items``: one model-written line per task domain (the
     most frequent ``MAX_DOMAINS``, each from its latest ``PER_DOMAIN`` interactions), each line
-    checked against the domain's whole labelled history (``profile_check``). Bounded. Each call
+    checked against the domain's whole labelled history (``profile_check``, recency-weighted with
+    a half-life in days; 0: off). Bounded. Each call
     is retried on its own under ``retry``
     (``resilience.retried``).
     """
@@ -84,7 +85,7 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction],
             SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
             HumanMessage("\n".join(map(_prompt_line, recent[domain][-PER_DOMAIN:]))),
         ])
-        text, wrong = checked(" ".join(reply.text.split())[:MAX_LINE_CHARS], *tastes(everything[domain]))
+        text, wrong = checked(" ".join(reply.text.split())[:MAX_LINE_CHARS], *tastes(everything[domain], half_life_days))
         dropped += wrong
         contradicted += bool(wrong)
         if text:

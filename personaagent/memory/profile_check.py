@@ -7,6 +7,11 @@ A line reads as clauses, each opened by a word of liking ("likes", "enjoys", "pr
 avoiding ("avoids", "dislikes", …), each clause a list of phrases separated by commas,
 semicolons, "and" or "or". A phrase names an item when their words match, or one holds the
 other's words whole (an item of at least four characters).
+
+With a recency half-life (``Context.recency_half_life_days``; 0: off), an item the user both chose
+and passed over counts by its recency-weighted evidence (``recency.weights``) rather than as liked
+once chosen: chosen long ago and passed over lately, it is avoided, so a profile phrase saying
+they like it is dropped instead of kept beside their recent behaviour.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from .. import recency
 from ..answers.text import norm
 from .episodic import Interaction
 
@@ -31,22 +37,38 @@ def _name(text: str) -> str:
     return _ARTICLE.sub("", norm(text))
 
 
-def tastes(items: Iterable[Interaction]) -> tuple[set[str], set[str]]:
-    """(liked, avoided) item names from labelled interactions: a choice's pick is liked and the
-    options passed over avoided, unless picked elsewhere; a rated item (named in quotes in the
-    request) by where its rating sits on the scale."""
-    liked, avoided = set(), set()
-    for item in items:
-        if item.ground_truth is None:
-            continue
-        if item.options:
-            liked.add(_name(item.ground_truth))
-            avoided.update(_name(o) for o in item.options if _name(o) != _name(item.ground_truth))
-        elif item.scale and (title := _QUOTED.search(item.query)):
-            low, high = float(item.scale["low"]), float(item.scale["high"])
-            share = (float(item.ground_truth) - low) / (high - low)
-            (liked if share >= LIKED_FROM else avoided if share <= AVOIDED_TO else set()).add(_name(title.group(1)))
-    return liked, avoided - liked
+def _verdicts(item: Interaction) -> Iterator[tuple[str, bool]]:
+    """(item name, liked?) for what one labelled interaction says: a choice's pick is liked and the
+    options passed over avoided; a rated item (named in quotes in the request) by where its rating
+    sits on the scale."""
+    if item.ground_truth is None:
+        return
+    if item.options:
+        picked = _name(item.ground_truth)
+        yield picked, True
+        yield from ((name, False) for o in item.options if (name := _name(o)) != picked)
+    elif item.scale and (title := _QUOTED.search(item.query)):
+        low, high = float(item.scale["low"]), float(item.scale["high"])
+        share = (float(item.ground_truth) - low) / (high - low)
+        if share >= LIKED_FROM or share <= AVOIDED_TO:
+            yield _name(title.group(1)), share >= LIKED_FROM
+
+
+def tastes(items: Iterable[Interaction], half_life_days: float = 0.0) -> tuple[set[str], set[str]]:
+    """(liked, avoided) item names from labelled interactions (``_verdicts``). Without a recency
+    half-life an item liked anywhere is liked; with one, an item is avoided when its
+    recency-weighted avoidance outweighs its recency-weighted liking."""
+    items = list(items)
+    weights = recency.weights([i.timestamp for i in items], half_life_days)
+    liking: dict[str, float] = {}
+    avoiding: dict[str, float] = {}
+    for item, w in zip(items, weights):
+        for name, liked in _verdicts(item):
+            (liking if liked else avoiding)[name] = (liking if liked else avoiding).get(name, 0.0) + w
+    if not recency.validated(half_life_days):
+        return set(liking), set(avoiding) - set(liking)
+    avoided = {n for n, w in avoiding.items() if w > liking.get(n, 0.0)}
+    return set(liking) - avoided, avoided
 
 
 def _names(phrase: str, items: set[str]) -> bool:

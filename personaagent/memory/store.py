@@ -212,15 +212,16 @@ class MemoryStore:
         return self.episodes.count(user_id) - covered >= max(every, 1)
 
     def refresh_profile(self, user_id: str, model: BaseChatModel, retry: RetryPolicy | None = None,
-                        cold_start_below: int = 0) -> Version:
+                        cold_start_below: int = 0, half_life_days: float = 0.0) -> Version:
         """Summarise a new profile version (each model call retried under ``retry``; phrases the
-        user's history contradicts are dropped, and counted in the version); a persona
+        user's history contradicts, recency-weighted with ``half_life_days`` (0: off), are
+        dropped, and counted in the version); a persona
         built from the profile (never optimised or set by hand) follows it, keeping what the user
         stated. While the user has fewer than ``cold_start_below`` labelled interactions (0: off),
         that persona also holds what the users most like them share (``neighbours``); once they
         have that many, the borrowed section leaves whatever persona holds it."""
         items = self.episodes.list(user_id)
-        summary = summarise_profile(model, items, retry)
+        summary = summarise_profile(model, items, retry, half_life_days)
         text = summary.text
         previous = self.profiles.latest(user_id)
         profile = self.profiles.save(

@@ -50,7 +50,7 @@ def update_memory(state: AgentState, ctx: Context, resources: Resources) -> dict
     if memory.profile_is_stale(ctx.user_id, ctx.profile_every):
         try:
             memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx), resources.retry,
-                                   ctx.cold_start_below)
+                                   ctx.cold_start_below, ctx.recency_half_life_days)
         except TRANSIENT as exc:  # the turn is stored; the profile is refreshed on a later turn
             log.warning("profile refresh of %s failed, will retry on a later turn: %r", ctx.user_id, exc)
     return {"answer": answer, "interaction_id": item.id, "labelled": item.labelled,
