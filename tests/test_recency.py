@@ -1,7 +1,9 @@
 """Recency: with a half-life, recent behaviour outweighs old in retrieval, in the computed evidence
 and in the profile check; with the half-life 0 (the default) everything is as it was."""
 
+import json
 import time
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -78,10 +80,13 @@ def test_off_ranks_exactly_by_similarity_as_before(memory):
     embed = HashEmbeddingFunction()
     q = embed([query])[0]
     similarity = {i.id: float(np.dot(embed([i.query])[0], q)) for i in items}
-    expected = sorted(similarity, key=lambda i: -similarity[i])[:6]
-    assert [i.id for i in memory.episodes.search("ann", query, k=6, half_life_days=0)] == expected
-    assert [i.id for i in memory.episodes.search("ann", query, k=6)] == expected
-    assert [i.id for i in memory.episodes.search("ann", query, k=6, half_life_days=30)] != expected
+    order = sorted(similarity, key=lambda i: -similarity[i])
+    top = [similarity[i] for i in order[:6]]
+    assert all(a - b > 1e-3 for a, b in zip(top, top[1:])), top  # no ties: one right order
+    expected = order[:5]
+    assert [i.id for i in memory.episodes.search("ann", query, k=5, half_life_days=0)] == expected
+    assert [i.id for i in memory.episodes.search("ann", query, k=5)] == expected
+    assert [i.id for i in memory.episodes.search("ann", query, k=5, half_life_days=30)] != expected
 
 
 def _rated(value, days, genres="Drama"):
@@ -125,9 +130,14 @@ def test_the_profile_check_follows_recent_behaviour(memory):
     model = ScriptedChatModel(script=persona_agent_script("ok", profile="Likes spicy curry and mild korma."))
     memory.refresh_profile("ann", model)
     assert "spicy curry" in memory.profiles.latest("ann").text
+    # each phrase kept records the day the history last supported it
+    day = lambda days_ago: datetime.fromtimestamp(NOW - days_ago * DAY, tz=timezone.utc).date().isoformat()  # noqa: E731
+    assert json.loads(memory.profiles.latest("ann").extra["supported"]) == {
+        "requests: spicy curry": day(391), "requests: mild korma": day(1)}
     memory.refresh_profile("ann", model, half_life_days=90)
     latest = memory.profiles.latest("ann")
     assert "spicy" not in latest.text and "Likes mild korma." in latest.text and latest.extra["lines_contradicted"] == 1
+    assert json.loads(latest.extra["supported"]) == {"requests: mild korma": day(1)}
 
 
 def follows_the_retrieved_choices() -> ScriptedChatModel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -12,7 +12,7 @@ from .. import prompts
 from ..prompts import quote
 from ..models.resilience import retried
 from .episodic import Interaction
-from .profile_check import checked, tastes
+from .profile_check import checked, last_supported, tastes
 
 MAX_PROFILE_INTERACTIONS = 60
 MAX_DOMAINS = 6
@@ -61,12 +61,14 @@ def by_domain(items: list[Interaction]) -> dict[str, list[Interaction]]:
 @dataclass(frozen=True)
 class ProfileSummary:
     """A profile as stored (``text``), with what the check against the history did: the lines
-    the model wrote, how many of them the history contradicted, and the phrases dropped."""
+    the model wrote, how many of them the history contradicted, the phrases dropped, and the day
+    the history last supported each phrase kept (``"domain: phrase"`` → ISO day)."""
 
     text: str
     lines_written: int
     lines_contradicted: int
     dropped: tuple[str, ...]
+    supported: dict[str, str] = field(default_factory=dict)
 
 
 def summarise_profile(model: BaseChatModel, items: list[Interaction],
@@ -79,7 +81,7 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction],
     (``resilience.retried``).
     """
     recent, everything = by_domain(items[-MAX_PROFILE_INTERACTIONS:]), by_domain(items)
-    lines, dropped, contradicted = [], [], 0
+    lines, dropped, contradicted, supported = [], [], 0, {}
     for domain in sorted(recent, key=lambda d: -len(recent[d]))[:MAX_DOMAINS]:  # most frequent first
         reply = retried(model, retry).invoke([
             SystemMessage(prompts.PROFILE_INSTRUCTION.format(domain=domain)),
@@ -90,6 +92,7 @@ def summarise_profile(model: BaseChatModel, items: list[Interaction],
         contradicted += bool(wrong)
         if text:
             lines.append(f"- {domain}: {text}")
+            supported |= {f"{domain}: {p}": day for p, day in last_supported(text, everything[domain]).items()}
     if not lines:
         raise ValueError("the model returned an empty profile")
-    return ProfileSummary("\n".join(lines), min(len(recent), MAX_DOMAINS), contradicted, tuple(dropped))
+    return ProfileSummary("\n".join(lines), min(len(recent), MAX_DOMAINS), contradicted, tuple(dropped), supported)

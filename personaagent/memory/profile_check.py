@@ -11,13 +11,15 @@ other's words whole (an item of at least four characters).
 With a recency half-life (``Context.recency_half_life_days``; 0: off), an item the user both chose
 and passed over counts by its recency-weighted evidence (``recency.weights``) rather than as liked
 once chosen: chosen long ago and passed over lately, it is avoided, so a profile phrase saying
-they like it is dropped instead of kept beside their recent behaviour.
+they like it is dropped instead of kept beside their recent behaviour. ``last_supported`` says
+when the history last agreed with each phrase that stays.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 
 from .. import recency
 from ..answers.text import norm
@@ -114,3 +116,23 @@ def checked(line: str, liked: set[str], avoided: set[str]) -> tuple[str, list[st
         return line, []
     text = " ".join("".join(kept).split()).rstrip(",;")
     return (text if _CUE.search(text) else ""), dropped
+
+
+def last_supported(line: str, items: Iterable[Interaction]) -> dict[str, str]:
+    """The day (UTC, ISO) each phrase of ``line`` was last supported by the history: the latest
+    labelled interaction whose verdict on an item the phrase names agrees with the phrase's cue
+    (chosen or rated high for a word of liking, passed over or rated low for one of avoiding).
+    Phrases nothing supports are left out."""
+    latest: dict[tuple[str, bool], float] = {}
+    for item in items:
+        for name, liked in _verdicts(item):
+            latest[(name, liked)] = max(latest.get((name, liked), item.timestamp), item.timestamp)
+    found = {}
+    for cue, _, _, phrases in _clauses(line):
+        liking = not cue.group("avoid")
+        times = [(p.strip(), t) for p in phrases for (name, liked), t in latest.items()
+                 if liked == liking and _names(p, {name})]
+        for phrase, t in times:
+            day = datetime.fromtimestamp(t, tz=timezone.utc).date().isoformat()
+            found[phrase] = max(found.get(phrase, day), day)
+    return found

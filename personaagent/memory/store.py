@@ -6,6 +6,7 @@ reads filter on the validated user id, so one user's data never reaches another.
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -228,6 +229,7 @@ class MemoryStore:
             user_id, text, source="summary", parent=previous.version if previous else None,
             interactions=len(items), lines_written=summary.lines_written,
             lines_contradicted=summary.lines_contradicted, dropped=len(summary.dropped),
+            supported=json.dumps(summary.supported, ensure_ascii=False),
         )
         cold = neighbours.is_cold(self, user_id, cold_start_below)
         similar = neighbours.nearest(self, user_id, cold_start_below) if cold else []
