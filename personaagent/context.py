@@ -89,16 +89,14 @@ class Context:
                   "options by that (one call per option; off: it did not help on PrefEval)."},
     )
     option_orders: int = field(
-        default=0,
-        metadata={"description": "Orders of the options a choice is read under (cyclic shifts, the option "
-                  "probabilities averaged), so the letter an option gets weighs less: 0 every shift (one "
-                  "short call each; the shared prompt prefix is reused), 1 the order given."},
+        default=2,
+        metadata={"description": "Orders a choice's options are read under (cyclic shifts, probabilities averaged), "
+                  "so an option's letter weighs less: 2 (as accurate as all on PrefEval), 0 all, 1 as given."},
     )
     max_tool_rounds: int | None = field(
         default=None,
-        metadata={"description": "How many times per turn the model may call tools on its own before it must "
-                  "answer. Empty: 0 for the embedded model (it writes tool calls as text instead), 2 for any "
-                  "other. The history search and the persona's lookups happen before the model in any case."},
+        metadata={"description": "Tool rounds the model may take on its own per turn (the history search and the "
+                  "persona's lookups run anyway). Empty: 0 for the embedded model, 2 for others."},
     )
     cold_start_below: int = field(
         default_factory=lambda: environment.whole_number("PERSONAAGENT_COLD_START_BELOW"),

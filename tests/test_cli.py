@@ -5,6 +5,8 @@ from dataclasses import replace
 
 import pytest
 
+from personaagent.answers.closed_form import option_orders
+from personaagent.context import Context
 from personaagent.cli import main
 from personaagent.persona.settings import OptimizerSettings
 from personaagent.services.demo import FIRST_LOOK, FULL, SAMPLE_USERS, demo_file, demo_questions, run_demo
@@ -89,9 +91,10 @@ def test_the_first_look_demo_shows_one_user_before_and_after_one_optimization(tm
     assert text.count("look_up: profile, knowledge") == 2  # 1 question, before and after
     o = result.optimization
     # 2 simulations (batch 1, validation 1) for the baseline and 2 for the one candidate (evidence:
-    # computed by code, no critique), each reading its options under every cyclic order
+    # computed by code, no critique), each reading its options under the default orders
     latest = sorted(read_history("maya", demo_file("maya.jsonl")), key=lambda i: i.timestamp)[-2:]
-    assert len(o["selection"]) == 2 and o["model_calls"] == 2 * sum(len(i.options) for i in latest)
+    orders = Context(user_id="maya").option_orders
+    assert len(o["selection"]) == 2 and o["model_calls"] == 2 * sum(len(option_orders(i.options, orders)) for i in latest)
     assert [c["operator"] for c in o["pool"]] == ["evidence"] and o["accepted"] == 1 and o["final_version"] == 2
     assert o["best_loss"] < o["initial_loss"]
     assert "persona after (v2), what changed from v1:" in text and "+## Evidence from this user's history" in text
