@@ -6,8 +6,8 @@ all of them alike)::
     .venv/bin/python benchmarks/option_orders.py [--users maya,omar,lena] [--rounds 2]
 
 Settings: the order given only (one call, the reading before ``Context.option_orders``), two
-orders, every order (the default), and every order with one stated preference in the persona (so
-``check_stated`` also asks about each option). The demo's users and questions, their histories
+orders (the default), every order, and two orders with one stated preference in the persona and
+``Context.check_options`` on (so ``check_stated`` also asks about each option). The demo's users and questions, their histories
 ingested; every question is asked with ``record=False``, after an unrelated short request that
 empties the server's cached prompt prefix, so each setting starts cold (within one answer, the
 calls after the first reuse the prefix they share). Prints the mean per answer and the ratio to
@@ -26,7 +26,7 @@ from pathlib import Path
 from langchain_core.messages import HumanMessage
 
 SETTINGS = {"one order": (1, False), "two orders": (2, False), "every order": (0, False),
-            "every order + check": (0, True)}
+            "two orders + check": (2, True)}
 
 
 def main() -> None:
@@ -59,7 +59,8 @@ def main() -> None:
                     began = time.perf_counter()
                     out = graph.invoke({"messages": [HumanMessage(q["query"])], "answer_options": q["options"],
                                         "persona_override": told if check else plain, "record": False},
-                                       context=Context(user_id=user, profile_every=10**9, option_orders=orders))
+                                       context=Context(user_id=user, profile_every=10**9, option_orders=orders,
+                                                       check_options=check))
                     spent[name].append((out["model_calls"], time.perf_counter() - began))
     base = statistics.fmean(s for _, s in spent["one order"])
     print(json.dumps({name: {"answers": len(rows), "calls per answer": round(statistics.fmean(c for c, _ in rows), 2),
