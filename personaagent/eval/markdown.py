@@ -130,9 +130,10 @@ def _positions(report: dict[str, Any]) -> list[str]:
 
 READINGS_NOTE = ("Other readings of the same answers (each choice was answered under every cyclic order of its "
                  "options): the order given only (one call, as before the orders were read), two orders half the "
-                 "options apart, every order (the default; for a rung whose persona keeps what the user stated the "
-                 "answer is also weighed by the check of each option against it, so every order is the answer "
-                 "before that check), and the order given with the rung's letter prior divided out. Spread: highest "
+                 "options apart (the product's default, Context.option_orders), every order (the evaluation's "
+                 "default; for a rung whose persona keeps what the user stated the answer as given is also weighed "
+                 "by the check of each option against it, Context.check_options, so the readings are the answer "
+                 "without that check), and the order given with the rung's letter prior divided out. Spread: highest "
                  "minus lowest accuracy over the positions of the right option. Paired: the reading minus the "
                  "answer as given, same items, 95% bootstrap over users.")
 
