@@ -71,8 +71,8 @@ class Context:
     )
     statements_shown: int = field(
         default=5,
-        metadata={"description": "How many of the user's stated preferences the prompt shows at most: with more, "
-                  "those closest to the request (all are kept in the persona; 0 shows all)."},
+        metadata={"description": "Most stated preferences a prompt shows, those closest to the request "
+                  "(all stay in the persona; 0: all)."},
     )
     profile_every: int = field(
         default=10,
@@ -109,9 +109,8 @@ class Context:
     )
     memory_url: str = _env_field(
         "PERSONAAGENT_MEMORY",
-        "PostgreSQL URL of the memory (postgresql://USER:PASSWORD@HOST:PORT/DATABASE): memory, chat threads "
-        "and optimizer checkpoints go to that database, which many processes and machines can share. "
-        "Empty: the Chroma store below.",
+        "PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) for memory, chat threads and "
+        "checkpoints, shareable by many processes. Empty: the Chroma store below.",
     )
     chroma_path: str = _env_field(
         "PERSONAAGENT_CHROMA_PATH",

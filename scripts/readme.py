@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
-HEADLINE = ("movielens", "prefeval-explicit", "prefeval-choice")  # the results folders the README quotes
+HEADLINE = ("movielens", "prefeval-explicit-d0", "prefeval-choice")  # the results folders the README quotes
 ANALYSIS_RUNGS = ("catalogue", "oracle")  # diagnostics in the reports, not rungs of the headline table
 
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
