@@ -580,3 +580,14 @@ def test_eval_statements_measures_detection_and_the_same_subject_rule(tmp_path):
     assert same["threshold"] > 0 and set(same) - {"threshold"} == {
         "same subject (a statement and its restatement)", "different subjects, same topic", "different subjects, other topics"}
     assert "## Same subject" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_wilson_interval_stays_within_0_and_1_and_prints_no_negative_zero():
+    import math
+
+    from personaagent.eval.statements import wilson
+
+    low, high = wilson(0, 40)
+    assert low == 0.0 and math.copysign(1.0, low) == 1.0 and f"{low:.3f}" == "0.000"
+    assert high == pytest.approx(0.0876, abs=1e-4)  # by hand: z² / (n + z²) with z = 1.96
+    assert wilson(40, 40)[1] == 1.0 and wilson(20, 40)[0] == pytest.approx(0.3520, abs=1e-4)

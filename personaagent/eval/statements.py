@@ -47,7 +47,7 @@ def wilson(hits: int, n: int) -> list[float]:
     p = hits / n
     centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
     half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return [max(round(centre - half, 4), 0.0), min(round(centre + half, 4), 1.0)]
+    return [max(round(centre - half, 4), 0.0) + 0.0, min(round(centre + half, 4), 1.0)]  # + 0.0: never -0.0
 
 
 def _rate(flags: list[bool]) -> dict[str, Any]:
