@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import environment
+from .. import environment, recency
 from ..errors import PersonaAgentError
 from ..persona.settings import OptimizerSettings
 from .common import context_of
@@ -33,8 +33,9 @@ def cmd_eval(args) -> int:
 
         users = load_movielens(data or DEFAULT_DATA / "movielens-ml-latest-small", n_users=args.users,
                                user_ids=args.user_ids.split(",") if args.user_ids else None, seed=args.seed,
-                               test=args.test)
-        title = f"MovieLens rating prediction ({len(users)} users)"
+                               test=args.test, min_span_days=args.min_span_days)
+        title = f"MovieLens rating prediction ({len(users)} users" + \
+            (f" whose evaluated ratings span more than {args.min_span_days:g} days)" if args.min_span_days else ")")
     elif args.dataset == "prefeval":
         from ..eval.prefeval import load_prefeval
 
@@ -54,13 +55,15 @@ def cmd_eval(args) -> int:
     if unknown:
         raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
     optimizer = optimizer_settings(args)
-    settings = LadderSettings(optimizer=optimizer, rungs=rungs, option_orders=args.orders)
+    settings = LadderSettings(optimizer=optimizer, rungs=rungs, option_orders=args.orders,
+                              recency_half_life_days=recency.validated(args.recency_half_life))
     context = context_of(args)
     meta = {"title": title, "command": "personaagent " + " ".join(sys.argv[1:]), "model": _model_name(context),
             "settings": f"seed {args.seed}; optimizer: batch {optimizer.batch_size}, validation {optimizer.validation_size}, "
             f"{optimizer.candidates} candidates per iteration from {', '.join(optimizer.operators)}, margin "
             f"{optimizer.margin}, iterations ≤ {optimizer.max_iters}, loss {optimizer.metric}; concurrency {args.concurrency}; "
-            f"choices read under {args.orders or 'every'} cyclic order(s) of their options"}
+            f"choices read under {args.orders or 'every'} cyclic order(s) of their options; recency half-life "
+            f"{f'{args.recency_half_life:g} days' if args.recency_half_life else 'off'}"}
     from ..resources import Resources
 
     out = Path(args.out or Path("results") / args.dataset)
@@ -138,6 +141,9 @@ def add_commands(sub) -> None:
     ev.add_argument("--users", type=int, default=40, help="MovieLens (and profiles): number of users drawn with --seed "
                     "(default 40)")
     ev.add_argument("--user-ids", help="MovieLens: comma-separated user ids instead of --users")
+    ev.add_argument("--min-span-days", type=float, default=0.0, metavar="D",
+                    help="MovieLens: draw only users whose ratings in the evaluation (the history kept and the "
+                    "test) span more than D days (default 0: any)")
     ev.add_argument("--test", type=int, default=5, help="MovieLens: test ratings per user (default 5)")
     ev.add_argument("--records", type=int, default=100, help="PrefEval (and statements): records, spread over "
                     "topics (default 100)")
@@ -167,6 +173,10 @@ def add_commands(sub) -> None:
     ev.add_argument("--distance", type=int, default=0, metavar="N",
                     help="PrefEval: N unrelated turns from other topics' records between the preference and the "
                     "question (default 0)")
+    ev.add_argument("--recency-half-life", type=float, default=0.0, metavar="DAYS",
+                    help="every rung but the bare model weights the user's history by recency with this half-life "
+                    "(Context.recency_half_life_days: retrieval, the profile check, the evidence, the optimizer's "
+                    "windows; default 0: off)")
     ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,default,evidence,catalogue,oracle,full (catalogue: only where the dataset gives an item catalogue, MovieLens; oracle, a ceiling that reads the preference as the dataset states it: only PrefEval)")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")

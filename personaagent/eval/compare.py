@@ -78,4 +78,26 @@ def versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: d
         if theirs and any(ours[u] != old[u] for u in set(mine) & set(theirs)):
             label = f"{rung} ({name})"
             out[f"{rung} vs {label}"] = paired(kind, mine, theirs, rung, label, loss)
+            moved = moved_most(by_id, set(mine) & set(theirs)) if kind == "rating" else []
+            if len(moved) >= 2:
+                out[f"{rung} vs {label}, {MOVED}"] = paired(kind, {u: mine[u] for u in moved},
+                                                            {u: theirs[u] for u in moved}, rung, label, loss)
     return out
+
+
+MOVED = "the third of users whose mean rating moved most"
+
+
+def moved_most(by_id: dict[str, EvalUser], ids: set[str]) -> list[str]:
+    """The third (rounded up) of ``ids`` whose mean rating moved most between the first and the
+    second half of their history (in time order; an odd middle rating in neither half), most
+    first, ties by id; users with fewer than 2 ratings are left out."""
+    shifts = {}
+    for uid in ids:
+        values = [float(i.ground_truth) for i in sorted(by_id[uid].history, key=lambda i: i.timestamp)
+                  if i.scale and i.ground_truth is not None]
+        half = len(values) // 2
+        if half:
+            shifts[uid] = abs(sum(values[-half:]) / half - sum(values[:half]) / half)
+    ranked = sorted(shifts, key=lambda u: (-shifts[u], u))
+    return ranked[:-(-len(ranked) // 3)]

@@ -60,12 +60,17 @@ class LadderSettings:
     # orders of its options each choice is answered under (``Context.option_orders``; 0: every
     # cyclic order, so the report can read each rung under one order, several, or all)
     option_orders: int = 0
+    # ``Context.recency_half_life_days`` of every rung but the bare model (0: off), for the
+    # retrieval, the profile check, the computed evidence and the optimizer's windows
+    recency_half_life_days: float = 0.0
 
     def rung_key(self, rung: str, model: str) -> str:
         """What a rung's answers depend on: a cached rung with the same key is reused."""
         parts: dict[str, Any] = {"rung": rung, "model": model, "version": LADDER_VERSION, "orders": self.option_orders,
                                  "prompts": [prompts.GENERIC_ASSISTANT, prompts.GENERIC_PERSONA,
                                              prompts.INITIAL_PERSONA, prompts.PROFILE_INSTRUCTION, prompts.DATA_BLOCK]}
+        if self.recency_half_life_days and rung != "non_personalized":
+            parts["recency_half_life_days"] = self.recency_half_life_days
         if rung in STATED_RUNGS:
             parts["stated"] = [prompts.STATED_HEADER, prompts.STATED_INSTRUCTION, prompts.STATED_INPUT]
         if rung == "catalogue":
@@ -163,7 +168,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
     # the check of each option against what the user stated runs (rungs whose persona keeps it), so
     # the report reads each such rung with it (as answered) and without it (its readings by order)
     context = Context(user_id=user.user_id, profile_every=10**9, option_orders=settings.option_orders,
-                      check_options=True)
+                      check_options=True, recency_half_life_days=settings.recency_half_life_days)
     answerer = _Answerer(user, resources, context)
 
     def run(rung: str, ask) -> None:
@@ -178,7 +183,8 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         stage("profile")
         began = time.monotonic()
         try:
-            memory.refresh_profile(user.user_id, resources.optimizer_model_for(context), resources.retry)
+            memory.refresh_profile(user.user_id, resources.optimizer_model_for(context), resources.retry,
+                                   half_life_days=settings.recency_half_life_days)
         except ValueError as exc:  # e.g. the model wrote nothing: the persona starts without a profile
             record["profile_error"] = str(exc)
         record["profile_seconds"] = round(time.monotonic() - began, 1)
@@ -207,7 +213,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         elif "default" in todo:
             run("default", lambda item: answerer.agent(item, None))
     if {"evidence", "catalogue"} & set(todo):
-        body = evidence_section(user.history)
+        body = evidence_section(user.history, half_life_days=settings.recency_half_life_days)
         with_evidence = replace_section(memory.current_persona(user.user_id).text, EVIDENCE, body) if body else None
         if "evidence" in todo:
             run("evidence", lambda item: answerer.agent(item, with_evidence))

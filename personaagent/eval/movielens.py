@@ -35,6 +35,7 @@ from .types import DatasetError, EvalItem, EvalUser
 SCALE = {"low": 0.5, "high": 5.0, "step": 0.5}
 LAMBDA_ITEM = 25.0
 LAMBDA_USER = 10.0
+DAY_S = 86_400.0
 BASELINES = ("global mean", "user mean", "user median", "item mean", "bias baseline")
 
 
@@ -106,8 +107,12 @@ def baselines(ratings: _Ratings, uid: str, past: list[tuple[float, int, float]],
 
 def load_movielens(
     root: str | Path, *, n_users: int | None = 20, user_ids: list[str] | None = None, seed: int = 0,
-    test: int = 3, history_max: int = 60, min_history: int = 10,
+    test: int = 3, history_max: int = 60, min_history: int = 10, min_span_days: float = 0.0,
 ) -> list[EvalUser]:
+    """``n_users`` users drawn with ``seed`` (or ``user_ids``) among those with ``min_history``
+    ratings before their last ``test`` and, with ``min_span_days``, whose ratings the evaluation
+    uses (the history kept and the test) span more than that many days; each as history and test
+    set (module docstring)."""
     root = Path(root)
     movies = {int(r["movieId"]): (r["title"], r["genres"]) for r in _read_csv(root / "movies.csv", {"movieId", "title", "genres"})}
     rows = _read_csv(root / "ratings.csv", {"userId", "movieId", "rating", "timestamp"})
@@ -124,7 +129,8 @@ def load_movielens(
     for user_rows in by_user.values():
         user_rows.sort()
     eligible = sorted((u for u, user_rows in by_user.items() if len(user_rows) > test
-                       and bisect.bisect_left(user_rows, (user_rows[-test][0],)) >= min_history), key=int)
+                       and bisect.bisect_left(user_rows, (user_rows[-test][0],)) >= min_history
+                       and _span_days(user_rows, test, history_max) > min_span_days), key=int)
     if user_ids:
         unknown = [u for u in user_ids if u not in by_user]
         if unknown:
@@ -133,6 +139,14 @@ def load_movielens(
     else:
         chosen = sorted(random.Random(seed).sample(eligible, min(n_users or len(eligible), len(eligible))), key=int)
     return [_user(u, by_user[u], movies, ratings, test, history_max) for u in chosen]
+
+
+def _span_days(rows: list[tuple[float, int, float]], test: int, history_max: int) -> float:
+    """Days from the oldest rating of the history kept to the newest test rating (``_user``'s split)."""
+    cut = rows[-test][0]
+    past = [row for row in rows if row[0] < cut][-history_max:]
+    future = [row for row in rows if row[0] >= cut][:test]
+    return (future[-1][0] - past[0][0]) / DAY_S if past and future else 0.0
 
 
 def _user(uid: str, rows, movies, ratings: _Ratings, test: int, history_max: int) -> EvalUser:
