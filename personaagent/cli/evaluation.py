@@ -28,6 +28,8 @@ def cmd_eval(args) -> int:
         return _statements(args, data or DEFAULT_DATA / "prefeval")
     if args.dataset == "profiles":
         return _profiles(args, data or DEFAULT_DATA / "movielens-ml-latest-small")
+    if args.dataset == "coldstart":
+        return _coldstart(args, data or DEFAULT_DATA / "movielens-ml-latest-small")
     if args.dataset == "movielens":
         from ..eval.movielens import load_movielens
 
@@ -73,6 +75,47 @@ def cmd_eval(args) -> int:
                       report_only=args.report_only, versus=Path(args.versus) if args.versus else None)
     print((out / "report.md").read_text())
     return 0 if report else 1
+
+
+def _coldstart(args, data: Path) -> int:
+    from ..eval import coldstart
+    from ..eval.ladder import RUNGS, LadderSettings
+    from ..eval.run import run_eval
+    from ..memory.store import MemoryStore
+    from ..resources import Resources
+
+    try:
+        ks = sorted({int(k) for k in args.k.split(",")})
+    except ValueError:
+        raise PersonaAgentError(f"--k takes comma-separated numbers of ratings (got {args.k!r})") from None
+    rungs = tuple(args.rungs.split(",")) if args.rungs else coldstart.RUNGS
+    if unknown := set(rungs) - set(RUNGS):
+        raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
+    settings = LadderSettings(optimizer=optimizer_settings(args), rungs=rungs, option_orders=args.orders,
+                              cold_start_below=args.cold_start_below)
+    context = context_of(args)
+    prefix = Path(args.out or Path("results") / "coldstart")
+    reports = {}
+    for k in ks:
+        users, pool = coldstart.load_coldstart(data, k=k, n_users=args.users, seed=args.seed, test=args.test,
+                                               below=args.cold_start_below)
+        out = coldstart.folder(prefix, k)
+        resources = Resources()
+        if not args.report_only:
+            resources.memory = MemoryStore.open(out / "store")
+            coldstart.ingest_pool(resources.memory, pool)
+        meta = {"title": f"MovieLens cold start, first {k} ratings known ({len(users)} users)",
+                "command": "personaagent " + " ".join(sys.argv[1:]), "model": _model_name(context),
+                "settings": f"seed {args.seed}; {args.test} test ratings after the first {k}; neighbours compared by "
+                f"their first {args.cold_start_below} ratings, drawn from the {len(pool) // args.cold_start_below} users "
+                f"not drawn, each only where that rating precedes the user's first test rating"}
+        reports[k] = run_eval(users, out, resources, settings, meta, concurrency=args.concurrency,
+                              report_only=args.report_only)
+    if len(ks) > 1:
+        print(coldstart.gap_report(reports, Path(f"{prefix}-gap")))
+    else:
+        print((coldstart.folder(prefix, ks[0]) / "report.md").read_text())
+    return 0
 
 
 def _statements(args, data: Path) -> int:
@@ -131,20 +174,23 @@ def add_commands(sub) -> None:
                         "with test-time alignment) with the same model; write report.json, report.md and PNG plots to --out. Each user's answers are "
                         "recorded there (OUT/users, no dataset content), so an interrupted run resumes, on this "
                         "machine or another, and unchanged rungs are reused.")
-    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp", "statements", "profiles"],
+    ev.add_argument("dataset", choices=["movielens", "prefeval", "lamp", "statements", "profiles", "coldstart"],
                     help="statements: how well stated preferences are found and told apart by subject, on "
                     "PrefEval's turns (--records, --seed, --out); profiles: how often a profile contradicts the "
                     "user's history before and after the check, on the demo's users and MovieLens users (--users, "
-                    "--seed, --out); neither runs the ladder")
+                    "--seed, --out); neither runs the ladder. coldstart: MovieLens users known by their first --k "
+                    "ratings, tested on their next --test; non-personalized, the thin persona and the neighbour-seeded "
+                    "persona beside the baselines, one folder per k (OUT-k3 …, default OUT results/coldstart) and, for "
+                    "several k, OUT-gap with how the gap closes")
     ev.add_argument("--data", help=f"dataset folder (default: {DEFAULT_DATA}/<dataset folder>)")
     ev.add_argument("--out", help="results folder (default: results/<dataset>)")
-    ev.add_argument("--users", type=int, default=40, help="MovieLens (and profiles): number of users drawn with --seed "
+    ev.add_argument("--users", type=int, default=40, help="MovieLens (and profiles, coldstart): number of users drawn with --seed "
                     "(default 40)")
     ev.add_argument("--user-ids", help="MovieLens: comma-separated user ids instead of --users")
     ev.add_argument("--min-span-days", type=float, default=0.0, metavar="D",
                     help="MovieLens: draw only users whose ratings in the evaluation (the history kept and the "
                     "test) span more than D days (default 0: any)")
-    ev.add_argument("--test", type=int, default=5, help="MovieLens: test ratings per user (default 5)")
+    ev.add_argument("--test", type=int, default=5, help="MovieLens, coldstart: test ratings per user (default 5)")
     ev.add_argument("--records", type=int, default=100, help="PrefEval (and statements): records, spread over "
                     "topics (default 100)")
     ev.add_argument("--form", default="choice", choices=["explicit", "choice", "persona"],
@@ -177,7 +223,15 @@ def add_commands(sub) -> None:
                     help="every rung but the bare model weights the user's history by recency with this half-life "
                     "(Context.recency_half_life_days: retrieval, the profile check, the evidence, the optimizer's "
                     "windows; default 0: off)")
-    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,default,evidence,catalogue,oracle,full (catalogue: only where the dataset gives an item catalogue, MovieLens; oracle, a ceiling that reads the preference as the dataset states it: only PrefEval)")
+    ev.add_argument("--k", default="3,5,10", help="coldstart: comma-separated numbers of first ratings known "
+                    "(default 3,5,10)")
+    ev.add_argument("--cold-start-below", type=int, default=20, metavar="N",
+                    help="coldstart: similar users are compared by their first N ratings and must have N (default 20; "
+                    "Context.cold_start_below)")
+    ev.add_argument("--rungs", help="comma-separated subset of non_personalized,memory_only,persona,neighbours,default,"
+                    "evidence,catalogue,oracle,full (catalogue: only where the dataset gives an item catalogue, MovieLens; "
+                    "oracle, a ceiling that reads the preference as the dataset states it: only PrefEval; neighbours: "
+                    "only coldstart, whose default is non_personalized,persona,neighbours)")
     ev.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the users already finished (cached) in --out")
     ev.add_argument("--versus", metavar="DIR",

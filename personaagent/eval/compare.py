@@ -60,6 +60,11 @@ def against_baselines(users: dict[str, EvalUser], scored: dict[str, dict], table
     rung_errors = scoring.values(scored[best], "error")
     out = {f"{best} vs {name}": mae_pair(best, rung_errors, name, scoring.baseline_errors(users, name, only))
            for name in ("user mean", "user median", "bias baseline")}
+    if scored.get("neighbours"):  # a cold start: what borrowing adds beside the baselines
+        seeded = set(scored["neighbours"])
+        out |= {f"neighbours vs {name}": mae_pair("neighbours", scoring.values(scored["neighbours"], "error"), name,
+                                                  scoring.baseline_errors(users, name, seeded))
+                for name in ("user mean", "item mean", "bias baseline")}
     out["bias baseline vs user mean"] = mae_pair("bias baseline", scoring.baseline_errors(users, "bias baseline", only),
                                                  "user mean", scoring.baseline_errors(users, "user mean", only))
     return out

@@ -3,6 +3,9 @@
 non_personalized  no memory, no persona: the bare model
 memory_only       the agent graph (retrieval + lookups) under a fixed generic persona
 persona           the agent graph under the user's persona built from their profile alone
+neighbours        a cold start: the persona rung's persona plus what the users whose first
+                  interactions most resemble this user's share (``memory.neighbours``), as the
+                  product seeds a newcomer (only users given a neighbour pool, ``eval coldstart``)
 default           the product's default path: the profile persona plus what the user stated, found
                   in their history and kept in the persona (``persona.stated``), as ingesting does
 evidence          the default persona plus the evidence section computed from all of the user's
@@ -36,6 +39,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from .. import prompts
 from ..answers.closed_form import AnswerSpec, decode_orders
 from ..context import Context
+from ..memory import neighbours
 from ..persona.evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
 from ..services.optimize import run_optimizer
@@ -47,7 +51,7 @@ from ..resources import Resources
 from ..persona.settings import OptimizerSettings
 from .types import EvalItem, EvalUser
 
-RUNGS = ("non_personalized", "memory_only", "persona", "default", "evidence", "catalogue", "oracle", "full")
+RUNGS = ("non_personalized", "memory_only", "persona", "neighbours", "default", "evidence", "catalogue", "oracle", "full")
 LADDER_VERSION = 3  # bump when a change to the code alters the answers a rung gives
 OPTIMIZER_VERSION = 2  # bump when a change to the optimizer's code alters what it accepts (the full rung only)
 STATED_RUNGS = {"default", "evidence", "catalogue", "full"}  # rungs whose persona keeps what the user stated
@@ -63,6 +67,9 @@ class LadderSettings:
     # ``Context.recency_half_life_days`` of every rung but the bare model (0: off), for the
     # retrieval, the profile check, the computed evidence and the optimizer's windows
     recency_half_life_days: float = 0.0
+    # the neighbours rung: similar users are compared by their first ``cold_start_below``
+    # interactions and must have that many labelled ones (``Context.cold_start_below``)
+    cold_start_below: int = 20
 
     def rung_key(self, rung: str, model: str) -> str:
         """What a rung's answers depend on: a cached rung with the same key is reused."""
@@ -73,6 +80,8 @@ class LadderSettings:
             parts["recency_half_life_days"] = self.recency_half_life_days
         if rung in STATED_RUNGS:
             parts["stated"] = [prompts.STATED_HEADER, prompts.STATED_INSTRUCTION, prompts.STATED_INPUT]
+        if rung == "neighbours":
+            parts["neighbours"] = [self.cold_start_below, neighbours.DEFAULT_NEIGHBOURS, neighbours.MIN_SIMILARITY]
         if rung == "catalogue":
             parts["reads"] = ["knowledge", "rating"]
         if rung == "full":
@@ -156,7 +165,8 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
     old = (cached or {}).get("rungs", {})
     record: dict[str, Any] = {"user_id": user.user_id, "rungs": {
         r: old[r] for r in settings.rungs if r in old and old[r].get("key") == keys[r]}}
-    record |= {k: cached[k] for k in ("optimization", "profile_error", "profile_seconds", "persona_vector", "statements")
+    record |= {k: cached[k] for k in ("optimization", "profile_error", "profile_seconds", "persona_vector", "statements",
+                                      "neighbours")
                if k in (cached or {})}
     todo = [r for r in settings.rungs if r not in record["rungs"] and _applicable(r, user)]
     if not todo:
@@ -179,7 +189,7 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         run("non_personalized", answerer.bare)
     if "memory_only" in todo:
         run("memory_only", lambda item: answerer.agent(item, generic_persona()))
-    if ({"persona", "oracle"} | STATED_RUNGS) & set(todo):
+    if ({"persona", "neighbours", "oracle"} | STATED_RUNGS) & set(todo):
         stage("profile")
         began = time.monotonic()
         try:
@@ -194,6 +204,8 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
         if "oracle" in todo:
             told = _with_stated(initial, user.stated_preference)
             run("oracle", lambda item: answerer.agent(item, told))
+        if "neighbours" in todo:
+            _seeded(record, user, memory, initial, settings.cold_start_below, keys["neighbours"], run, answerer)
     if STATED_RUNGS & set(todo):
         stage("statements")
         began = time.monotonic()
@@ -239,6 +251,23 @@ def evaluate_user(user: EvalUser, resources: Resources, settings: LadderSettings
     return record
 
 
+def _seeded(record: dict, user: EvalUser, memory, initial: str, below: int, key: str, run, answerer: _Answerer) -> None:
+    """The neighbours rung: ``initial`` with the borrowed section the product would add
+    (``MemoryStore.refresh_profile`` with ``cold_start_below``), neighbours drawn from the user's pool."""
+    similar = neighbours.nearest(memory, user.user_id, below, among=user.neighbour_pool)
+    body = neighbours.borrowed_section(memory, similar)
+    record["neighbours"] = {"found": len(similar), "borrowed": bool(body),
+                            "similarity": [round(n.similarity, 4) for n in similar]}
+    if body:
+        seeded = replace_section(initial, neighbours.TITLE, body)
+        run("neighbours", lambda item: answerer.agent(item, seeded))
+    elif "persona" in record["rungs"]:
+        # nothing borrowed: the persona rung's persona (same answers at temperature 0) stands
+        record["rungs"]["neighbours"] = {**record["rungs"]["persona"], "seconds": 0.0, "key": key, "same_as": "persona"}
+    else:
+        run("neighbours", lambda item: answerer.agent(item, initial))
+
+
 def _applicable(rung: str, user: EvalUser) -> bool:
     if rung == "full":
         return user.alignment_applicable
@@ -246,6 +275,8 @@ def _applicable(rung: str, user: EvalUser) -> bool:
         return bool(user.knowledge) and any(item.scale for item in user.test)
     if rung == "oracle":
         return bool(user.stated_preference.strip())
+    if rung == "neighbours":
+        return bool(user.neighbour_pool)
     return True
 
 

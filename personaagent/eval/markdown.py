@@ -10,7 +10,8 @@ from ..answers.text import LETTERS
 from .ladder import RUNGS
 
 RUNG_LABELS = {"non_personalized": "non-personalized", "memory_only": "memory only",
-               "persona": "persona (no alignment)", "default": "default path (persona + what the user said)",
+               "persona": "persona (no alignment)", "neighbours": "persona + borrowed from similar users",
+               "default": "default path (persona + what the user said)",
                "evidence": "persona + computed evidence",
                "catalogue": "evidence + item catalogue", "oracle": "persona + stated preference (oracle)",
                "full": "full (aligned)"}
@@ -165,6 +166,16 @@ def _statements(report: dict[str, Any]) -> list[str]:
             "again)."]
 
 
+def _neighbours(report: dict[str, Any]) -> list[str]:
+    n = report.get("neighbours")
+    if not n:
+        return []
+    alike = f", cosine {n['mean_similarity']:.3f} on average" if n["mean_similarity"] is not None else ""
+    return ["", f"Borrowed from similar users (the neighbours rung): {n['found_per_user']:.2f} similar users found per "
+            f"user{alike}; a section was borrowed for {n['borrowed']} of {n['users']} users (the others answered as the "
+            "persona rung: fewer than 2 similar users, or nothing enough of them shared)."]
+
+
 def _paired(report: dict[str, Any]) -> list[str]:
     rows = [[name, p["metric"], p["delta"], p["ci95"], f"{p['test']} p={p['p']:.3f}",
              _difference(p["continuous"]) if p.get("continuous") else "", p["verdict"]]
@@ -219,7 +230,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = _header(report) + _rung_table(report, rating) + _beyond_user_mean(report) + _follows_user_level(report)
     lines += _level_corrected(report)
     if rating:
-        lines += _medians(report)
+        lines += _medians(report) + _neighbours(report)
     else:
         lines += _positions(report) + _readings(report) + _statements(report)
     lines += _paired(report) + _timing(report) + _alignment(report["alignment"]) + _failures(report)

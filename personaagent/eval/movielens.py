@@ -105,18 +105,16 @@ def baselines(ratings: _Ratings, uid: str, past: list[tuple[float, int, float]],
     return out
 
 
-def load_movielens(
-    root: str | Path, *, n_users: int | None = 20, user_ids: list[str] | None = None, seed: int = 0,
-    test: int = 3, history_max: int = 60, min_history: int = 10, min_span_days: float = 0.0,
-) -> list[EvalUser]:
-    """``n_users`` users drawn with ``seed`` (or ``user_ids``) among those with ``min_history``
-    ratings before their last ``test`` and, with ``min_span_days``, whose ratings the evaluation
-    uses (the history kept and the test) span more than that many days; each as history and test
-    set (module docstring)."""
+Movies = dict[int, tuple[str, str]]  # movie id → (title, genres)
+UserRows = dict[str, list[tuple[float, int, float]]]  # user id → (time, movie id, rating), oldest first
+
+
+def read_movielens(root: str | Path) -> tuple[Movies, UserRows, _Ratings]:
+    """The movies, each user's ratings in time order, and every rating for the baselines."""
     root = Path(root)
     movies = {int(r["movieId"]): (r["title"], r["genres"]) for r in _read_csv(root / "movies.csv", {"movieId", "title", "genres"})}
     rows = _read_csv(root / "ratings.csv", {"userId", "movieId", "rating", "timestamp"})
-    by_user: dict[str, list[tuple[float, int, float]]] = defaultdict(list)
+    by_user: UserRows = defaultdict(list)
     all_rows = []
     for n, r in enumerate(rows, 2):
         try:
@@ -125,9 +123,26 @@ def load_movielens(
             raise DatasetError(f"{root / 'ratings.csv'} line {n}: not a number in {r}") from None
         by_user[r["userId"]].append(row)
         all_rows.append((*row, r["userId"]))
-    ratings = _Ratings(all_rows)
     for user_rows in by_user.values():
         user_rows.sort()
+    return movies, dict(by_user), _Ratings(all_rows)
+
+
+def rating_interaction(uid: str, time: float, movie: int, rating: float, movies: Movies) -> Interaction:
+    """One past rating as the labelled interaction memory holds."""
+    return Interaction(user_id=f"ml-{uid}", query=rating_query(*movies[movie]), ground_truth=f"{rating:g}", timestamp=time,
+                       metadata={"domain": "movies", "genres": movies[movie][1]}, source="ingest", scale=dict(SCALE))
+
+
+def load_movielens(
+    root: str | Path, *, n_users: int | None = 20, user_ids: list[str] | None = None, seed: int = 0,
+    test: int = 3, history_max: int = 60, min_history: int = 10, min_span_days: float = 0.0,
+) -> list[EvalUser]:
+    """``n_users`` users drawn with ``seed`` (or ``user_ids``) among those with ``min_history``
+    ratings before their last ``test`` and, with ``min_span_days``, whose ratings the evaluation
+    uses (the history kept and the test) span more than that many days; each as history and test
+    set (module docstring)."""
+    movies, by_user, ratings = read_movielens(root)
     eligible = sorted((u for u, user_rows in by_user.items() if len(user_rows) > test
                        and bisect.bisect_left(user_rows, (user_rows[-test][0],)) >= min_history
                        and _span_days(user_rows, test, history_max) > min_span_days), key=int)
@@ -157,11 +172,15 @@ def _user(uid: str, rows, movies, ratings: _Ratings, test: int, history_max: int
     future = [row for row in rows if row[0] >= cut][:test]
     if not past:
         raise DatasetError(f"MovieLens user {uid} has no ratings before their last {test}")
-    history = [
-        Interaction(user_id=f"ml-{uid}", query=rating_query(*movies[m]), ground_truth=f"{r:g}", timestamp=t,
-                    metadata={"domain": "movies", "genres": movies[m][1]}, source="ingest", scale=dict(SCALE))
-        for t, m, r in past[-history_max:]
-    ]
+    return user_from_split(uid, past, future, movies, ratings, history_max)
+
+
+def user_from_split(uid: str, past: list[tuple[float, int, float]], future: list[tuple[float, int, float]],
+                    movies: Movies, ratings: _Ratings, history_max: int) -> EvalUser:
+    """The user whose memory holds the latest ``history_max`` of ``past`` and whose test set is
+    ``future`` (every one later than ``past``), with baselines fitted before the first of ``future``."""
+    cut = future[0][0]
+    history = [rating_interaction(uid, t, m, r, movies) for t, m, r in past[-history_max:]]
     liked = Counter(g for _, m, r in past if r >= 4 for g in movies[m][1].split("|"))
     predicted = baselines(ratings, uid, past, [m for _, m, _ in future], cut)
     items = [

@@ -172,3 +172,27 @@ def plot_persona_map(labels: Sequence[str], vectors, attributes: Sequence[str], 
     ax.set_ylabel("PC 2")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_by_k(ks: Sequence[int], series: dict[str, list[tuple[float, float, float] | None]], path, *,
+              metric: str, title: str) -> Path:
+    """One line per series across ``ks`` (e.g. ratings known), each point (value, low, high) drawn
+    with its interval as an error bar; a ``None`` point is left out."""
+    fig, ax = _new_figure(8.0, 5.0)
+    for n, (name, points) in enumerate(series.items()):
+        if len(points) != len(ks):
+            raise ValueError(f"series {name!r} has {len(points)} points for {len(ks)} values of k")
+        shown = [(k, p) for k, p in zip(ks, points) if p is not None]
+        if not shown:
+            continue
+        offset = (n - (len(series) - 1) / 2) * 0.06  # side by side, so the intervals do not overlap
+        xs = [k + offset for k, _ in shown]
+        values = [p[0] for _, p in shown]
+        ax.errorbar(xs, values, yerr=[[p[0] - p[1] for _, p in shown], [p[2] - p[0] for _, p in shown]],
+                    marker="o", capsize=4, label=name)
+    ax.set_xticks(list(ks))
+    ax.set_xlabel("ratings known (k)")
+    ax.set_ylabel(metric)
+    ax.set_title(textwrap.shorten(title, 90))
+    ax.legend(fontsize=8)
+    return _save(fig, path)

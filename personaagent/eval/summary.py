@@ -141,6 +141,18 @@ def statements_summary(records: list[dict]) -> dict[str, Any] | None:
             "sentences_asked": sum(s.get("new_sentences_asked", 0) for s in found)}
 
 
+def neighbours_summary(records: list[dict]) -> dict[str, Any] | None:
+    """What the neighbours rung borrowed: for how many users a section was borrowed, and how many
+    similar users were found per user and how alike they were (cosine of first interactions)."""
+    found = [r["neighbours"] for r in records if "neighbours" in r]
+    if not found:
+        return None
+    similarity = [s for f in found for s in f["similarity"]]
+    return {"users": len(found), "borrowed": sum(1 for f in found if f["borrowed"]),
+            "found_per_user": fmean(f["found"] for f in found),
+            "mean_similarity": fmean(similarity) if similarity else None}
+
+
 def summarise(users: list[EvalUser], records: list[dict], meta: dict[str, Any],
               versus: tuple[str, list[dict]] | None = None) -> dict[str, Any]:
     """The report's figures over ``records`` (those of ``users``), after ``meta``; ``versus``:
@@ -162,6 +174,8 @@ def summarise(users: list[EvalUser], records: list[dict], meta: dict[str, Any],
         report["paired"] |= compare.versus(kind, by_id, records, scored, *versus, loss)
     if told := statements_summary(records):
         report["statements"] = told
+    if seeded := neighbours_summary(records):
+        report["neighbours"] = seeded
     report["alignment"] = alignment_summary([r for r in records if "optimization" in r])
     if gain := transfer(kind, records, scored, loss):
         report["alignment"]["transfer"] = gain

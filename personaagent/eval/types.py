@@ -48,3 +48,6 @@ class EvalUser:
     # the preference as the dataset states it (PrefEval): never stored in memory; only the oracle
     # rung, a ceiling for what a persona that says the right thing can do, reads it
     stated_preference: str = ""
+    # a cold start (``eval coldstart``): the users whose first interactions the neighbour-seeded
+    # rung may borrow from (all rated before this user's first test item); empty: no such rung
+    neighbour_pool: frozenset[str] = frozenset()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from statistics import fmean
 
@@ -58,10 +59,12 @@ def is_cold(memory, user_id: str, below: int) -> bool:
     return below > 0 and _labelled(memory, user_id) < below
 
 
-def nearest(memory, user_id: str, below: int, k: int = DEFAULT_NEIGHBOURS) -> list[Neighbour]:
+def nearest(memory, user_id: str, below: int, k: int = DEFAULT_NEIGHBOURS,
+            among: Collection[str] | None = None) -> list[Neighbour]:
     """The ``k`` users most like ``user_id`` by their first ``below`` episodes, closest first
-    (ties by id), among those with ``below`` or more labelled interactions; none when the user
-    has no episodes yet."""
+    (ties by id), among those with ``below`` or more labelled interactions (and, given ``among``,
+    only those users: e.g. an evaluation's users whose interactions all precede the test); none
+    when the user has no episodes yet."""
     validate_user_id(user_id)
     if below <= 0 or k <= 0:
         raise ValueError(f"nearest needs below >= 1 and k >= 1 (got {below}, {k})")
@@ -70,7 +73,7 @@ def nearest(memory, user_id: str, below: int, k: int = DEFAULT_NEIGHBOURS) -> li
     if own is None:
         return []
     found = [Neighbour(m.user_id, _cosine(own, m.vector)) for m in means
-             if m.user_id != user_id and m.labelled >= below]
+             if m.user_id != user_id and m.labelled >= below and (among is None or m.user_id in among)]
     found.sort(key=lambda n: (-n.similarity, n.user_id))
     return [n for n in found[:k] if n.similarity >= MIN_SIMILARITY]
 
