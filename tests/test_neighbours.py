@@ -207,3 +207,22 @@ def test_the_optimizer_may_prune_the_borrowed_section_but_never_edits_it():
     assert section(candidate.persona, TITLE) is None and candidate.note == f"dropped {TITLE}"
     edited, applied = apply_edits(persona, [Edit(action="add", section=TITLE, text="likes c")])
     assert applied == [] and edited == persona
+
+
+def test_what_every_users_first_requests_share_does_not_make_them_alike(memory):
+    # 24 users ask in the same wording about films of their own; only u-a's share the newcomer's
+    template = "how would I rate the movie called {} on a scale from one to five please"
+    films = {f"u-{c}": f"{c}film{c}" for c in "abcdefghijklmnopqrstuvwx"}
+    films["u-a"] = "dune arrival"
+    items = [Interaction(user_id=user, query=template.format(f"{film} {n}"), ground_truth="4", timestamp=T0 + n,
+                         scale={"low": 1, "high": 5, "step": 1}) for user, film in films.items() for n in range(BELOW)]
+    items += [Interaction(user_id=NEWCOMER, query=template.format(f"dune arrival {n}"), ground_truth="5",
+                          timestamp=T0 + 100 + n, scale={"low": 1, "high": 5, "step": 1}) for n in range(3)]
+    memory.episodes.add(items)
+    means = {m.user_id: m.vector for m in memory.episodes.early_means(BELOW)}
+    assert len(means) >= neighbours.CENTRE_FROM
+    raw = sorted(neighbours._cosine(means[NEWCOMER], means[u]) for u in films if u != "u-a")
+    assert raw[0] > 0.5  # as they are, everyone resembles the newcomer
+    chosen = nearest(memory, NEWCOMER, BELOW, k=5)
+    assert chosen[0].user_id == "u-a" and chosen[0].similarity > 0.5
+    assert [n.user_id for n in chosen] == ["u-a"]  # the others share only the wording: below the floor

@@ -4,7 +4,12 @@ users whose first interactions most resemble theirs.
 Similar users: each user's first ``below`` episodes as one vector (the mean of their stored
 embeddings, ``episodes.early_means``); the newcomer's is compared by cosine with every user's who
 has at least ``below`` labelled interactions of their own, and the ``k`` closest (at least
-``MIN_SIMILARITY``) are the neighbours.
+``MIN_SIMILARITY``) are the neighbours. With ``CENTRE_FROM`` users or more, every vector first has
+the mean of all users' vectors taken away: what all users' first requests share (the wording of
+a rating request, say) would otherwise make everyone alike (MovieLens users' raw cosines are
+0.9 and above), so the cosine then measures what a user's first requests share with the
+newcomer's beyond what everyone's do. With fewer users that mean is mostly the users themselves
+(with two, their centred vectors are opposite), so their vectors are compared as they are.
 
 What is borrowed is aggregated, never copied: item names the neighbours liked or avoided (from
 their labelled choices and ratings, and the phrases of their profiles, ``profile_check``; reduced
@@ -34,6 +39,7 @@ TITLE = "Borrowed from similar users (replaced by this user's own evidence as it
 DEFAULT_NEIGHBOURS = 5
 MIN_NEIGHBOURS = 2
 MIN_SIMILARITY = 0.1  # a floor against borrowing from users who share nothing; not tuned
+CENTRE_FROM = 20  # users with early vectors from which they are centred (see above); not tuned
 MAX_NAME_CHARS = 60  # longer "names" are sentences, not items
 MAX_NAME_WORDS = 6
 MAX_NAMES = 8
@@ -72,7 +78,9 @@ def nearest(memory, user_id: str, below: int, k: int = DEFAULT_NEIGHBOURS,
     own = next((m.vector for m in means if m.user_id == user_id), None)
     if own is None:
         return []
-    found = [Neighbour(m.user_id, _cosine(own, m.vector)) for m in means
+    centre = np.mean([m.vector for m in means], axis=0) if len(means) >= CENTRE_FROM else 0.0
+    own = own - centre
+    found = [Neighbour(m.user_id, _cosine(own, m.vector - centre)) for m in means
              if m.user_id != user_id and m.labelled >= below and (among is None or m.user_id in among)]
     found.sort(key=lambda n: (-n.similarity, n.user_id))
     return [n for n in found[:k] if n.similarity >= MIN_SIMILARITY]
