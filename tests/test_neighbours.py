@@ -226,3 +226,19 @@ def test_what_every_users_first_requests_share_does_not_make_them_alike(memory):
     chosen = nearest(memory, NEWCOMER, BELOW, k=5)
     assert chosen[0].user_id == "u-a" and chosen[0].similarity > 0.5
     assert [n.user_id for n in chosen] == ["u-a"]  # the others share only the wording: below the floor
+
+
+@pytest.mark.parametrize("below", [BELOW, 0])
+def test_a_newcomer_who_only_chats_borrows_after_a_few_turns_when_cold_start_is_on(crowd, context_for, below):
+    crowd.forget_user(NEWCOMER)  # nina arrives with nothing and chats
+    graph = build_agent_graph(Resources(memory=crowd, agent_model=model())).compile()
+    context = context_for(NEWCOMER, max_tool_rounds=0, profile_every=10, cold_start_below=below)
+    for n in range(neighbours.COLD_REFRESH_EVERY):
+        assert section(crowd.current_persona(NEWCOMER).text, TITLE) is None
+        graph.invoke({"messages": [HumanMessage(f"{OWN_WORDS} which {n}?")], "answer_options": ["gaiters", "poles"],
+                      "ground_truth": "gaiters"}, context=context)
+    body = section(crowd.current_persona(NEWCOMER).text, TITLE)
+    if below:
+        assert body.startswith("Aggregated from 3 users") and "trail runners (3 of 3)" in body
+    else:  # off: no refresh before profile_every turns, nothing borrowed
+        assert body is None and crowd.profiles.latest(NEWCOMER) is None

@@ -39,6 +39,7 @@ TITLE = "Borrowed from similar users (replaced by this user's own evidence as it
 DEFAULT_NEIGHBOURS = 5
 MIN_NEIGHBOURS = 2
 MIN_SIMILARITY = 0.1  # a floor against borrowing from users who share nothing; not tuned
+COLD_REFRESH_EVERY = 3  # a cold user's profile (and borrowed section) is refreshed this often; the issue's "3–5"
 CENTRE_FROM = 20  # users with early vectors from which they are centred (see above); not tuned
 MAX_NAME_CHARS = 60  # longer "names" are sentences, not items
 MAX_NAME_WORDS = 6

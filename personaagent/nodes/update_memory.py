@@ -1,7 +1,9 @@
 """update_memory: write the interaction (with its ground truth or feedback, when given) to
 episodic memory; keep in the persona what the turn states as a lasting preference of the user
 (``persona.stated``: a new persona version); forget the stated preferences the turn asks to
-forget; refresh the semantic profile every ``profile_every`` interactions. It only records:
+forget; refresh the semantic profile every ``profile_every`` interactions (while cold start is on
+and the user is still new, every ``neighbours.COLD_REFRESH_EVERY``, so a newcomer who only chats
+gets the borrowed section after a few turns, not only once no longer new). It only records:
 optimizations are started by callers (``scheduling``) or, when served, by the server."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 
 from ..context import Context
 from ..state import AgentState
+from ..memory import neighbours
 from ..memory.episodic import Interaction
 from ..persona.stated import stated_in
 from ..models.resilience import TRANSIENT
@@ -47,7 +50,7 @@ def update_memory(state: AgentState, ctx: Context, resources: Resources) -> dict
     memory.episodes.add([item])
     told = stated_in(resources.agent_model_for(ctx), [item], resources.retry)
     memory.keep_stated(ctx.user_id, told)
-    if memory.profile_is_stale(ctx.user_id, ctx.profile_every):
+    if memory.profile_is_stale(ctx.user_id, _profile_every(memory, ctx)):
         try:
             memory.refresh_profile(ctx.user_id, resources.optimizer_model_for(ctx), resources.retry,
                                    ctx.cold_start_below, ctx.recency_half_life_days)
@@ -55,3 +58,10 @@ def update_memory(state: AgentState, ctx: Context, resources: Resources) -> dict
             log.warning("profile refresh of %s failed, will retry on a later turn: %r", ctx.user_id, exc)
     return {"answer": answer, "interaction_id": item.id, "labelled": item.labelled,
             "stated": [s.text for s in told], **TURN_RESET}
+
+
+def _profile_every(memory, ctx: Context) -> int:
+    """Interactions between profile refreshes: ``profile_every``, or fewer while the user is cold."""
+    if ctx.cold_start_below and neighbours.is_cold(memory, ctx.user_id, ctx.cold_start_below):
+        return min(ctx.profile_every, neighbours.COLD_REFRESH_EVERY)
+    return ctx.profile_every
