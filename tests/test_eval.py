@@ -176,7 +176,7 @@ def test_tiny_end_to_end_eval_writes_tables_and_plots(tmp_path):
     resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
     meta = {"title": "tiny", "command": "test", "model": "scripted", "settings": "s"}
     report = run_eval(users, tmp_path / "out", resources, LadderSettings(optimizer=OptimizerSettings.of(max_iters=1)), meta)
-    assert set(report["rungs"]) == set(RUNGS) - {"oracle"} and report["users"] == 2 and report["kind"] == "rating"
+    assert set(report["rungs"]) == set(RUNGS) - {"oracle", "neighbours"} and report["users"] == 2 and report["kind"] == "rating"
     truths = [float(i.ground_truth) for u in users for i in u.test]
     assert report["rungs"]["non_personalized"]["MAE"] == pytest.approx(sum(abs(3 - t) for t in truths) / 6)
     assert report["rungs"]["non_personalized"]["expected_error"] == pytest.approx(
