@@ -168,7 +168,8 @@ def optimizer_settings(args) -> OptimizerSettings:
 def add_commands(sub) -> None:
     ev = sub.add_parser("eval", help="the ablation ladder on MovieLens, PrefEval or LaMP-format data",
                         description="Answer each user's test items several ways (non-personalized, memory only, "
-                        "persona from the profile, the default path (that persona keeping what the user stated), "
+                        "persona from the profile, on a cold start that persona with what similar users share, the default path "
+                        "(that persona keeping what the user stated), "
                         "the default persona with computed evidence, the same reading the item catalogue where the "
                         "dataset has one, an oracle persona told the preference where the dataset states it, full "
                         "with test-time alignment) with the same model; write report.json, report.md and PNG plots to --out. Each user's answers are "
