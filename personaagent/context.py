@@ -81,17 +81,17 @@ class Context:
     optimize_every: int = field(
         default=0,
         metadata={"description": "Optimize the persona in the background after this many new labelled "
-                  "interactions (0: never; run `personaagent optimize` instead)."},
+                  "interactions (0: never; use `personaagent optimize`)."},
     )
     check_options: bool = field(
         default=False,
-        metadata={"description": "Ask whether each option of a choice fits what the user stated and weigh the "
-                  "options by that (one call per option; off: it did not help on PrefEval)."},
+        metadata={"description": "Check each option of a choice against what the user stated and weigh it by "
+                  "that (a call per option; off: no gain on PrefEval)."},
     )
     option_orders: int = field(
         default=2,
         metadata={"description": "Orders a choice's options are read under (cyclic shifts, probabilities averaged), "
-                  "so an option's letter weighs less: 2 (as accurate as all on PrefEval), 0 all, 1 as given."},
+                  "so a letter weighs less: 2 (as accurate as all on PrefEval), 0 all, 1 as given."},
     )
     max_tool_rounds: int | None = field(
         default=None,
@@ -100,8 +100,8 @@ class Context:
     )
     cold_start_below: int = field(
         default_factory=lambda: environment.whole_number("PERSONAAGENT_COLD_START_BELOW"),
-        metadata={"description": "Under this many labelled interactions, a user's persona borrows what similar "
-                  "users share (0, the default: never)."},
+        metadata={"description": "Under this many labelled interactions, a persona borrows what similar users "
+                  "share (0: never)."},
     )
     recency_half_life_days: float = field(
         default_factory=lambda: environment.number("PERSONAAGENT_RECENCY_HALF_LIFE_DAYS"),
