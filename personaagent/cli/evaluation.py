@@ -52,10 +52,7 @@ def cmd_eval(args) -> int:
             raise PersonaAgentError("eval lamp needs --questions FILE and --outputs FILE")
         users = load_lamp(args.questions, args.outputs, task=args.task, limit=args.limit)
         title = f"{users[0].attribute if users else 'LaMP'} ({len(users)} questions)"
-    rungs = tuple(args.rungs.split(",")) if args.rungs else RUNGS
-    unknown = set(rungs) - set(RUNGS)
-    if unknown:
-        raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
+    rungs = _rungs(args, RUNGS)
     optimizer = optimizer_settings(args)
     settings = LadderSettings(optimizer=optimizer, rungs=rungs, option_orders=args.orders,
                               recency_half_life_days=recency.validated(args.recency_half_life))
@@ -79,7 +76,7 @@ def cmd_eval(args) -> int:
 
 def _coldstart(args, data: Path) -> int:
     from ..eval import coldstart
-    from ..eval.ladder import RUNGS, LadderSettings
+    from ..eval.ladder import LadderSettings
     from ..eval.run import run_eval
     from ..memory.store import MemoryStore
     from ..resources import Resources
@@ -88,11 +85,8 @@ def _coldstart(args, data: Path) -> int:
         ks = sorted({int(k) for k in args.k.split(",")})
     except ValueError:
         raise PersonaAgentError(f"--k takes comma-separated numbers of ratings (got {args.k!r})") from None
-    rungs = tuple(args.rungs.split(",")) if args.rungs else coldstart.RUNGS
-    if unknown := set(rungs) - set(RUNGS):
-        raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
-    settings = LadderSettings(optimizer=optimizer_settings(args), rungs=rungs, option_orders=args.orders,
-                              cold_start_below=args.cold_start_below)
+    settings = LadderSettings(optimizer=optimizer_settings(args), rungs=_rungs(args, coldstart.RUNGS),
+                              option_orders=args.orders, cold_start_below=args.cold_start_below)
     context = context_of(args)
     prefix = Path(args.out or Path("results") / "coldstart")
     reports = {}
@@ -107,7 +101,7 @@ def _coldstart(args, data: Path) -> int:
         meta = {"title": f"MovieLens cold start, first {k} ratings known ({len(users)} users)",
                 "command": "personaagent " + " ".join(sys.argv[1:]), "model": _model_name(context),
                 "settings": f"seed {args.seed}; {args.test} test ratings after the first {k}; neighbours compared by "
-                f"their first {args.cold_start_below} ratings, drawn from the {len(pool) // args.cold_start_below} users "
+                f"their first {args.cold_start_below} ratings, drawn from the {len({i.user_id for i in pool})} users "
                 f"not drawn, each only where that rating precedes the user's first test rating"}
         reports[k] = run_eval(users, out, resources, settings, meta, concurrency=args.concurrency,
                               report_only=args.report_only)
@@ -116,6 +110,16 @@ def _coldstart(args, data: Path) -> int:
     else:
         print((coldstart.folder(prefix, ks[0]) / "report.md").read_text())
     return 0
+
+
+def _rungs(args, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The rungs ``--rungs`` names (``default`` when it names none), or a clear error."""
+    from ..eval.ladder import RUNGS
+
+    rungs = tuple(args.rungs.split(",")) if args.rungs else default
+    if unknown := set(rungs) - set(RUNGS):
+        raise PersonaAgentError(f"unknown rung(s) {sorted(unknown)}; choose from {', '.join(RUNGS)}")
+    return rungs
 
 
 def _statements(args, data: Path) -> int:
