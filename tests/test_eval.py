@@ -591,3 +591,25 @@ def test_a_wilson_interval_stays_within_0_and_1_and_prints_no_negative_zero():
     assert low == 0.0 and math.copysign(1.0, low) == 1.0 and f"{low:.3f}" == "0.000"
     assert high == pytest.approx(0.0876, abs=1e-4)  # by hand: z² / (n + z²) with z = 1.96
     assert wilson(40, 40)[1] == 1.0 and wilson(20, 40)[0] == pytest.approx(0.3520, abs=1e-4)
+
+
+def test_versus_compares_the_same_rung_run_on_other_histories(tmp_path):
+    # the same records at another distance: the rungs' keys are the same, their answers are not
+    _write_movielens(tmp_path / "ml")
+    users = load_movielens(tmp_path / "ml", n_users=None, test=3, min_history=5)
+    model = ScriptedChatModel(script=persona_agent_script(lambda s, m: distribution_reply({"3": 1.0})))
+    resources = Resources(memory=MemoryStore.open(tmp_path / "store", embedder=HashEmbeddingFunction()), agent_model=model)
+    meta = {"title": "t", "command": "c", "model": "m", "settings": "s"}
+    settings = LadderSettings(rungs=("non_personalized", "memory_only"))
+    run_eval(users, tmp_path / "near", resources, settings, meta)
+    (tmp_path / "far" / "users").mkdir(parents=True)
+    for path in (tmp_path / "near" / "users").iterdir():
+        record = json.loads(path.read_text())
+        record["rungs"]["memory_only"]["items"] = [{**item, "probs": {"1": 1.0}, "median": 1.0, "mean": 1.0}
+                                                  for item in record["rungs"]["memory_only"]["items"]]
+        (tmp_path / "far" / "users" / path.name).write_text(json.dumps(record))
+    report = run_eval(users, tmp_path / "far", resources, settings, meta, report_only=True, versus=tmp_path / "near")
+    assert [k for k in report["paired"] if "(near)" in k] == ["memory_only vs memory_only (near)"]
+    truths = [[float(i.ground_truth) for i in u.test] for u in users]
+    by_user = [sum(abs(1 - t) - abs(3 - t) for t in ts) / len(ts) for ts in truths]
+    assert report["paired"]["memory_only vs memory_only (near)"]["delta"] == pytest.approx(sum(by_user) / 2)

@@ -241,5 +241,6 @@ def add_commands(sub) -> None:
                     help="run nothing: write the report from the users already finished (cached) in --out")
     ev.add_argument("--versus", metavar="DIR",
                     help="another run's results folder on the same users (e.g. an earlier optimizer): the report "
-                    "adds each rung against that run's where they were produced differently, paired by user")
+                    "adds each rung against that run's where their answers differ (another optimizer, the same records "
+                    "at another distance), paired by user")
     ev.set_defaults(func=cmd_eval)

@@ -72,14 +72,15 @@ def against_baselines(users: dict[str, EvalUser], scored: dict[str, dict], table
 
 def versus(kind: str, by_id: dict[str, EvalUser], records: list[dict], scored: dict[str, dict],
            name: str, others: list[dict], loss: str = "auto") -> dict[str, Any]:
-    """Each rung against the same rung of another run (``others``, e.g. an earlier optimizer) on
-    the users both have, for the rungs whose answers were produced differently (their keys differ)."""
-    key = lambda recs, rung: {r["user_id"]: r["rungs"][rung].get("key") for r in recs if rung in r["rungs"]}  # noqa: E731
+    """Each rung against the same rung of another run (``others``: an earlier optimizer, the same
+    records at another distance …) on the users both have, for the rungs whose answers differ (a
+    rung copied or reused from the other run is not compared)."""
+    answers = lambda recs, rung: {r["user_id"]: r["rungs"][rung].get("items") for r in recs if rung in r["rungs"]}  # noqa: E731
     others = [r for r in others if r["user_id"] in by_id]
     out = {}
     for rung, mine in scored.items():
         theirs = scoring.score_rung(by_id, others, rung)
-        ours, old = key(records, rung), key(others, rung)
+        ours, old = answers(records, rung), answers(others, rung)
         if theirs and any(ours[u] != old[u] for u in set(mine) & set(theirs)):
             label = f"{rung} ({name})"
             out[f"{rung} vs {label}"] = paired(kind, mine, theirs, rung, label, loss)

@@ -17,7 +17,7 @@ from .types import EvalUser
 def build_report(users: list[EvalUser], records: list[dict], meta: dict[str, Any], out_dir: Path,
                  versus: tuple[str, list[dict]] | None = None) -> dict[str, Any]:
     """The report over ``records``, written to ``out_dir``; ``versus``: another run's name and
-    records, compared rung by rung where they were produced differently."""
+    records, compared rung by rung where their answers differ."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = summarise(users, records, meta, versus)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))

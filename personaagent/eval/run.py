@@ -60,7 +60,7 @@ def run_eval(users: list[EvalUser], out_dir: Path, resources: Resources, setting
     """Evaluate ``users`` into ``out_dir``: ``users/<id>.json`` per finished user, ``store/``
     (Chroma, not committed), then ``report.json``, ``report.md`` and the PNG plots.
     ``report_only``: evaluate nobody, report on the users already recorded (a partial run).
-    ``versus``: another run's folder; its rungs that were produced differently are compared with
+    ``versus``: another run's folder; its rungs whose answers differ are compared with
     this run's on the users both have."""
     out_dir = Path(out_dir)
     (out_dir / "users").mkdir(parents=True, exist_ok=True)

@@ -156,7 +156,7 @@ def neighbours_summary(records: list[dict]) -> dict[str, Any] | None:
 def summarise(users: list[EvalUser], records: list[dict], meta: dict[str, Any],
               versus: tuple[str, list[dict]] | None = None) -> dict[str, Any]:
     """The report's figures over ``records`` (those of ``users``), after ``meta``; ``versus``:
-    another run's name and records, compared rung by rung where they were produced differently."""
+    another run's name and records, compared rung by rung where their answers differ."""
     by_id = {u.user_id: u for u in users}
     records = [r for r in records if r["user_id"] in by_id]
     kind = scoring.kind_of(users)
