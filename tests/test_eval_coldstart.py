@@ -90,8 +90,9 @@ def test_the_neighbour_seeded_rung_answers_with_what_similar_users_share(tmp_pat
     truths = [3.0, 3.0, 5.0, 5.0, 5.0]
     assert report["rungs"]["neighbours"]["MAE"] == pytest.approx(sum(abs(5 - t) for t in truths) / 5)
     assert report["rungs"]["persona"]["MAE"] == pytest.approx(sum(abs(3 - t) for t in truths) / 5)
-    assert report["neighbours"] == {"users": 2, "borrowed": 2, "found_per_user": 5.0,
-                                    "mean_similarity": pytest.approx(report["neighbours"]["mean_similarity"])}
+    seeded = report["neighbours"]
+    assert (seeded["users"], seeded["borrowed"], seeded["found_per_user"]) == (2, 2, 5.0)
+    assert 0.1 <= seeded["mean_similarity"] <= 1.0  # no neighbour below the floor
     assert {"neighbours vs persona", "neighbours vs non_personalized", "neighbours vs bias baseline",
             "neighbours vs item mean", "neighbours vs user mean"} <= set(report["paired"])
     record = json.loads((folder(tmp_path / "cs", 3) / "users" / "ml-1.json").read_text())

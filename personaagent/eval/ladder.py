@@ -81,7 +81,8 @@ class LadderSettings:
         if rung in STATED_RUNGS:
             parts["stated"] = [prompts.STATED_HEADER, prompts.STATED_INSTRUCTION, prompts.STATED_INPUT]
         if rung == "neighbours":
-            parts["neighbours"] = [self.cold_start_below, neighbours.DEFAULT_NEIGHBOURS, neighbours.MIN_SIMILARITY]
+            parts["neighbours"] = [self.cold_start_below, neighbours.DEFAULT_NEIGHBOURS, neighbours.MIN_SIMILARITY,
+                                   neighbours.CENTRE_FROM]
         if rung == "catalogue":
             parts["reads"] = ["knowledge", "rating"]
         if rung == "full":

@@ -6,8 +6,8 @@ embeddings, ``episodes.early_means``); the newcomer's is compared by cosine with
 has at least ``below`` labelled interactions of their own, and the ``k`` closest (at least
 ``MIN_SIMILARITY``) are the neighbours. With ``CENTRE_FROM`` users or more, every vector first has
 the mean of all users' vectors taken away: what all users' first requests share (the wording of
-a rating request, say) would otherwise make everyone alike (MovieLens users' raw cosines are
-0.9 and above), so the cosine then measures what a user's first requests share with the
+a rating request, say) would otherwise make everyone about equally alike (MovieLens users' raw
+vectors are), so the cosine then measures what a user's first requests share with the
 newcomer's beyond what everyone's do. With fewer users that mean is mostly the users themselves
 (with two, their centred vectors are opposite), so their vectors are compared as they are.
 
