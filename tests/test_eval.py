@@ -613,3 +613,18 @@ def test_versus_compares_the_same_rung_run_on_other_histories(tmp_path):
     truths = [[float(i.ground_truth) for i in u.test] for u in users]
     by_user = [sum(abs(1 - t) - abs(3 - t) for t in ts) / len(ts) for ts in truths]
     assert report["paired"]["memory_only vs memory_only (near)"]["delta"] == pytest.approx(sum(by_user) / 2)
+
+
+def test_the_rungs_that_keep_statements_are_keyed_by_how_statements_are_kept_and_shown(monkeypatch):
+    from personaagent.eval import ladder
+    from personaagent.persona import stated
+    settings = LadderSettings()
+    before = {rung: settings.rung_key(rung, "m") for rung in ("default", "evidence", "persona", "memory_only")}
+    for name, value in (("SAME_SUBJECT", 0.7), ("THRESHOLD", 0.4)):
+        with monkeypatch.context() as patched:
+            patched.setattr(stated, name, value)
+            after = {rung: settings.rung_key(rung, "m") for rung in before}
+        assert after["default"] != before["default"] and after["evidence"] != before["evidence"], name
+        assert after["persona"] == before["persona"] and after["memory_only"] == before["memory_only"], name
+    monkeypatch.setattr(ladder, "NARROWING", "the closest to the question alone")
+    assert settings.rung_key("default", "m") != before["default"]

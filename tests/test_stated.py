@@ -129,6 +129,19 @@ def test_the_prompt_shows_the_statements_closest_to_the_request_when_there_are_m
     assert len(stated.statements(memory.personas.latest("carol").text)) == 8  # all still kept
 
 
+def test_the_statements_shown_for_a_choice_are_chosen_by_its_options_too(memory, context_for):
+    # the question names no subject; only the options tell which statements bear on it
+    topics = ["horror films", "spicy food", "window seats", "jazz concerts", "early mornings", "cold weather"]
+    persona = stated.with_statements(initial_persona("erin", None), [
+        stated.Statement(f"I dislike {t}.", "2026-01-01", f"e{n}") for n, t in enumerate(topics)])
+    memory.personas.save("erin", persona, source="manual")
+    model = ScriptedChatModel(script=persona_agent_script(distribution_reply({"A": 0.5, "B": 0.5})))
+    turn(agent(memory, model), context_for("erin", statements_shown=1, option_orders=1), "What should we do tonight?",
+         answer_options=["a jazz concerts night", "a quiet dinner"], record=False)
+    told = section(answering_calls(model)[-1]["messages"][0].content.split("\n\n## Retrieved")[0], stated.TITLE)
+    assert [s.text for s in stated.statements(f"## {stated.TITLE}\n{told}")] == ["I dislike jazz concerts."]
+
+
 def test_statements_survive_a_profile_refresh_and_go_on_top_of_any_persona(memory):
     model = ScriptedChatModel(script=persona_agent_script("ok", profile="likes quiet places"))
     said = [stated.Statement("I am vegetarian.", "2026-01-01", "e1")]

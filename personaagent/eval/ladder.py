@@ -44,6 +44,7 @@ from ..persona.evidence import TITLE as EVIDENCE, evidence_section
 from ..graphs.agent import build_agent_graph
 from ..services.optimize import run_optimizer
 from ..persona.sections import generic_persona, replace_section, section, with_lookup
+from ..persona import stated
 from ..persona.stated import stated_in, statements
 from ..models.resilience import usable_reply
 from ..nodes.optimizer import SUMMARY_KEYS
@@ -55,6 +56,8 @@ RUNGS = ("non_personalized", "memory_only", "persona", "neighbours", "default", 
 LADDER_VERSION = 3  # bump when a change to the code alters the answers a rung gives
 OPTIMIZER_VERSION = 2  # bump when a change to the optimizer's code alters what it accepts (the full rung only)
 STATED_RUNGS = {"default", "evidence", "catalogue", "full"}  # rungs whose persona keeps what the user stated
+# which statements a prompt shows, when there are many (nodes/retrieve.py): part of those rungs' keys
+NARROWING = "the statements_shown closest to the request with its options"
 
 
 @dataclass
@@ -79,7 +82,8 @@ class LadderSettings:
         if self.recency_half_life_days and rung != "non_personalized":
             parts["recency_half_life_days"] = self.recency_half_life_days
         if rung in STATED_RUNGS:
-            parts["stated"] = [prompts.STATED_HEADER, prompts.STATED_INSTRUCTION, prompts.STATED_INPUT]
+            parts["stated"] = [prompts.STATED_HEADER, prompts.STATED_INSTRUCTION, prompts.STATED_INPUT,
+                               stated.THRESHOLD, stated.SAME_SUBJECT, Context().statements_shown, NARROWING]
         if rung == "neighbours":
             parts["neighbours"] = [self.cold_start_below, neighbours.DEFAULT_NEIGHBOURS, neighbours.MIN_SIMILARITY,
                                    neighbours.CENTRE_FROM]

@@ -23,13 +23,15 @@ def retrieve_memory(state: AgentState, ctx: Context, resources: Resources) -> di
         raise InvalidInput(f"forget_statements takes the numbers of stated preferences (1, 2, …), got {forget!r}")
     memory = resources.memory_for(ctx)
     query = current_query(state["messages"])
-    items = memory.episodes.search(user, spec.stored_query(query) if spec else query, k=ctx.top_k,
+    request = spec.stored_query(query) if spec else query  # with its options, if it has any
+    items = memory.episodes.search(user, request, k=ctx.top_k,
                                    before=state.get("as_of"), half_life_days=ctx.recency_half_life_days)
     if override := state.get("persona_override") or ctx.persona:
         persona, version = override, None
     else:
         stored = memory.current_persona(user)
         persona, version = stored.text, stored.version
-    # many stated preferences: the prompt shows those that bear on this request
-    persona = narrowed(persona, query, memory.embedder, ctx.statements_shown)
+    # many stated preferences: the prompt shows those that bear on this request, options included
+    # (an option often names what a preference is about when the question does not)
+    persona = narrowed(persona, request, memory.embedder, ctx.statements_shown)
     return {"retrieved": [item.to_dict() for item in items], "persona": persona, "persona_version": version}
