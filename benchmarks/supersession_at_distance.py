@@ -8,9 +8,10 @@ the record's filler turns (the evaluation's own draw, ``eval.prefeval.load_prefe
 cheap filter lets through (``persona.stated.may_state``) is added as a later statement, as the
 detector would add it had the model named every one a preference: an upper bound on what comes
 later, since the model turns most of them down. The rule (``persona.stated.merged``) runs at each
-threshold, and the benchmark counts the records whose own statement is replaced, and, of those
-where it survives, those where it is among the statements the prompt shows for the question
-(``persona.stated.narrowed``, ``Context.statements_shown``).
+threshold, and the benchmark counts the records whose own statement is replaced, and the records
+whose own statement is kept and among those the prompt shows (``persona.stated.narrowed``, the
+``--shown`` closest to the question alone, or to the question with its options as the product
+now chooses them); both shares are of all records.
 
 Beside it, at each threshold, the share of same-subject pairs the rule merges: the record's
 statement and the sentence of its persona-form conversation closest to that preference, the pair
