@@ -29,7 +29,8 @@ import numpy as np
 
 from personaagent.answers.closed_form import AnswerSpec
 from personaagent.context import Context
-from personaagent.eval.prefeval import FOLDERS, _load, load_prefeval
+from personaagent.eval.prefeval import load_prefeval
+from personaagent.eval.statements import cosine, restatement
 from personaagent.memory.embeddings import MiniLMEmbeddingFunction
 from personaagent.eval.stats import mcnemar_exact
 from personaagent.persona import stated
@@ -37,14 +38,6 @@ from personaagent.persona import stated
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "prefeval"
 THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8)
-
-
-def _restated(root: Path, topic: str, index: int, embed) -> str:
-    """The sentence of the record's persona-form conversation closest to its preference."""
-    conversation = _load(root / FOLDERS["persona"] / f"{topic}.json")[index]
-    pieces = [s for turn in conversation["conversation"].values() for s in stated.sentences(turn["user"])]
-    vectors = stated._unit(embed([conversation["preference"], *pieces]))
-    return pieces[int(np.argmax(vectors[1:] @ vectors[0]))]
 
 
 def main() -> None:
@@ -77,10 +70,10 @@ def main() -> None:
         later_counts.append(len(later))
         item = user.test[0]
         requests = dict(zip(narrowings, (item.query, AnswerSpec.of(item.options).stored_query(item.query))))
-        pair = stated._unit(embed([user.stated_preference,
-                                   _restated(args.data, item.attributes["topic"], item.attributes["index"], embed)]))
+        restated = restatement(args.data, item.attributes["topic"], item.attributes["index"], embed)[-1]
+        closeness = float(cosine(embed, [user.stated_preference], [restated])[0, 0])
         for x in THRESHOLDS:
-            merged_pairs[x] += float(pair[0] @ pair[1]) >= x
+            merged_pairs[x] += closeness >= x
             kept, _ = stated.merged([own], later, embed, same_subject=x)
             replaced[x] += own not in kept
             persona = stated.with_statements("", kept)

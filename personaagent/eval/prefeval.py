@@ -40,7 +40,8 @@ def shuffled(options: list[str], seed: int, key: str) -> tuple[list[str], str]:
     return [options[i] for i in order], LETTERS[order.index(0)]
 
 
-def _load(path: Path) -> list[dict]:
+def load_records(path: Path) -> list[dict]:
+    """The records of one PrefEval JSON file (a list), or a DatasetError naming what is wrong."""
     if not path.exists():
         raise DatasetError(f"{path}: file not found")
     try:
@@ -89,12 +90,12 @@ POOL = 300  # filler turns drawn for a run, at most (fewer distinct texts: fewer
 def _filler_turns(root: Path, topic: str) -> list[Filler]:
     """Every turn of ``topic``'s records that can stand between a preference and its question."""
     turns: list[Filler] = []
-    for record in _load(root / FOLDERS["explicit"] / f"{topic}.json"):
+    for record in load_records(root / FOLDERS["explicit"] / f"{topic}.json"):
         turns.append((topic, {"query": record["preference"], "answer": "Noted, I will keep that in mind."}))
-    for record in _load(root / FOLDERS["persona"] / f"{topic}.json"):
+    for record in load_records(root / FOLDERS["persona"] / f"{topic}.json"):
         for turn in record["conversation"].values():
             turns.append((topic, {"query": turn["user"], "answer": turn["assistant"]}))
-    for record in _load(root / FOLDERS["choice"] / f"{topic}.json"):
+    for record in load_records(root / FOLDERS["choice"] / f"{topic}.json"):
         conv = record["conversation"]
         turns.append((topic, {"query": conv["query"], "answer": conv["assistant_options"],
                               "feedback": conv["user_selection"]}))
@@ -135,7 +136,7 @@ def load_prefeval(
     rng = random.Random(seed)
     queues = {}
     for topic in topics or all_topics:
-        indices = list(range(len(_load(root / "mcq_options" / f"{topic}.json"))))
+        indices = list(range(len(load_records(root / "mcq_options" / f"{topic}.json"))))
         rng.shuffle(indices)
         queues[topic] = indices
     picked: list[tuple[str, int]] = []
@@ -146,8 +147,8 @@ def load_prefeval(
     fill = filler_pool(root, all_topics, seed, pool) if distance else []
     users = []
     for topic, i in picked:
-        mcq = _load(root / "mcq_options" / f"{topic}.json")[i]
-        history_record = _load(root / FOLDERS[form] / f"{topic}.json")[i]
+        mcq = load_records(root / "mcq_options" / f"{topic}.json")[i]
+        history_record = load_records(root / FOLDERS[form] / f"{topic}.json")[i]
         where = f"{FOLDERS[form]}/{topic}.json[{i}]"
         user = f"pe-{form}-{topic}-{i}"
         options, letter = shuffled(_field(mcq, "classification_task_options", f"mcq_options/{topic}.json[{i}]"), seed, where)

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..persona import stated
 from ..services.demo import demo_questions
-from .prefeval import FOLDERS, _load
+from .prefeval import FOLDERS, load_records
 
 Z = 1.96
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)  # the same-subject rule's threshold, the report's other rows
@@ -54,7 +54,8 @@ def _rate(flags: list[bool]) -> dict[str, Any]:
     return {"rate": round(fmean(flags), 4) if flags else None, "ci95": wilson(sum(flags), len(flags)), "n": len(flags)}
 
 
-def _cosine(embed, a: list[str], b: list[str]) -> np.ndarray:
+def cosine(embed, a: list[str], b: list[str]) -> np.ndarray:
+    """The cosine similarity of every text of ``a`` with every text of ``b`` (a matrix)."""
     va, vb = (np.asarray(embed(x), dtype=float) for x in (a, b))
     va /= np.linalg.norm(va, axis=1, keepdims=True)
     vb /= np.linalg.norm(vb, axis=1, keepdims=True)
@@ -65,8 +66,8 @@ def sample(root: Path, n: int, seed: int) -> list[tuple[str, int]]:
     """``n`` (topic, index) records drawn round-robin over the topics, seeded."""
     rng = random.Random(f"{seed}:statements")
     topics = sorted(p.stem for p in (root / "mcq_options").glob("*.json") if " " not in p.stem)
-    queues = {t: rng.sample(range(len(_load(root / "mcq_options" / f"{t}.json"))),
-                            len(_load(root / "mcq_options" / f"{t}.json"))) for t in topics}
+    queues = {t: rng.sample(range(len(load_records(root / "mcq_options" / f"{t}.json"))),
+                            len(load_records(root / "mcq_options" / f"{t}.json"))) for t in topics}
     picked: list[tuple[str, int]] = []
     while len(picked) < n and any(queues.values()):
         for topic in topics:
@@ -75,23 +76,29 @@ def sample(root: Path, n: int, seed: int) -> list[tuple[str, int]]:
     return picked
 
 
+def restatement(root: Path, topic: str, i: int, embed) -> tuple[dict, list[str], int, str]:
+    """Record ``i`` of ``topic`` in the persona-driven form: the record, its user turns, and the
+    turn and sentence that restate its preference (the sentence closest to it)."""
+    conversation = load_records(root / FOLDERS["persona"] / f"{topic}.json")[i]
+    turns = [t["user"] for t in conversation["conversation"].values()]
+    pieces = [(n, s) for n, turn in enumerate(turns) for s in stated.sentences(turn)]
+    closeness = cosine(embed, [conversation["preference"]], [s for _, s in pieces])[0]
+    carrier, sentence = pieces[int(np.argmax(closeness))]
+    return conversation, turns, carrier, sentence
+
+
 def labelled_turns(root: Path, picked: list[tuple[str, int]], embed) -> dict[str, list[dict]]:
     """The turns to classify, by kind, each with the record's preference where it has one."""
     kinds: dict[str, list[dict]] = {"statement": [], "persona_turn": [], "other_turn": [], "request": []}
     for topic, i in picked:
-        record = _load(root / FOLDERS["explicit"] / f"{topic}.json")[i]
+        record = load_records(root / FOLDERS["explicit"] / f"{topic}.json")[i]
         kinds["statement"].append({"text": record["preference"], "preference": record["preference"]})
-        conversation = _load(root / FOLDERS["persona"] / f"{topic}.json")[i]
-        turns = [t["user"] for t in conversation["conversation"].values()]
-        pieces = [(n, s) for n, turn in enumerate(turns) for s in stated.sentences(turn)]
-        closeness = _cosine(embed, [conversation["preference"]], [s for _, s in pieces])[0]
-        best = int(np.argmax(closeness))
-        carrier, sentence = pieces[best]
+        conversation, turns, carrier, sentence = restatement(root, topic, i, embed)
         kinds["persona_turn"].append({"text": turns[carrier], "preference": conversation["preference"],
                                       "sentence": sentence})
         kinds["other_turn"] += [{"text": t} for n, t in enumerate(turns) if n != carrier]
-        kinds["request"].append({"text": _load(root / "mcq_options" / f"{topic}.json")[i]["question"]})
-        kinds["request"].append({"text": _load(root / FOLDERS["choice"] / f"{topic}.json")[i]["conversation"]["query"]})
+        kinds["request"].append({"text": load_records(root / "mcq_options" / f"{topic}.json")[i]["question"]})
+        kinds["request"].append({"text": load_records(root / FOLDERS["choice"] / f"{topic}.json")[i]["conversation"]["query"]})
     kinds["request"] += [{"text": q["query"]} for questions in demo_questions().values() for q in questions]
     return kinds
 
@@ -144,9 +151,9 @@ def same_subject(kinds: dict[str, list[dict]], picked: list[tuple[str, int]], em
         if mates:
             same_topic.append((n, rng.choice(mates)))
         other_topic.append((n, rng.choice(strangers)))
-    sims = _cosine(embed, statements, statements)
+    sims = cosine(embed, statements, statements)
     pairs = {"same subject (a statement and its restatement)":
-             [float(s) for s in np.diag(_cosine(embed, statements, restated))],
+             [float(s) for s in np.diag(cosine(embed, statements, restated))],
              "different subjects, same topic": [float(sims[a, b]) for a, b in same_topic],
              "different subjects, other topics": [float(sims[a, b]) for a, b in other_topic]}
     return {name: {"merged": _rate([v >= stated.SAME_SUBJECT for v in values]),
